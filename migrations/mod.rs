@@ -1,0 +1,27 @@
+//! Versioned, reversible schema migrations, one per file, shared by SQLite
+//! and PostgreSQL. Applied by `user-management migrate up` (and at start on
+//! the embedded default). Never edit a released migration: add a new one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_users;
+mod m20261125_000002_create_sessions;
+mod m20261125_000003_create_one_time_tokens;
+mod m20261125_000004_create_audit_events;
+mod m20261125_000005_create_email_outbox;
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_users::Migration),
+            Box::new(m20261125_000002_create_sessions::Migration),
+            Box::new(m20261125_000003_create_one_time_tokens::Migration),
+            Box::new(m20261125_000004_create_audit_events::Migration),
+            Box::new(m20261125_000005_create_email_outbox::Migration),
+        ]
+    }
+}

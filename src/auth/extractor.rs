@@ -1,0 +1,77 @@
+//! `AuthUser`: the caller behind a bearer token, checked against its live
+//! session on every request so revocation takes effect at once.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::{header, request::Parts};
+use uuid::Uuid;
+
+use super::jwt::JwtKeys;
+use super::sessions;
+use crate::db::{Db, entities::users};
+use crate::domain::role::Role;
+use crate::error::AppError;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The user row as of this request.
+    pub user: users::Model,
+    /// The session of the presented token.
+    pub session_id: Uuid,
+    /// The user's current role (from the database, not the token).
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// The caller's id.
+    pub fn id(&self) -> Uuid {
+        self.user.id
+    }
+}
+
+fn unauthorized(detail: &str) -> AppError {
+    AppError::Unauthorized(detail.to_owned())
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Db: FromRef<S>,
+    JwtKeys: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or_else(|| unauthorized("missing bearer token"))?;
+        let claims = JwtKeys::from_ref(state)
+            .verify(token)
+            .ok_or_else(|| unauthorized("invalid or expired token"))?;
+        let db = Db::from_ref(state);
+        let (session, user) = sessions::find_active(&db, claims.sid, claims.sub)
+            .await?
+            .ok_or_else(|| unauthorized("the session of this token has ended"))?;
+        if user.is_locked {
+            return Err(unauthorized("the account is locked"));
+        }
+        let role = user
+            .role
+            .parse::<Role>()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("stored role is invalid")))?;
+        if let Err(err) = sessions::touch(&db, &session).await {
+            tracing::debug!(error = %err, "could not record session use");
+        }
+        Ok(AuthUser {
+            user,
+            session_id: session.id,
+            role,
+        })
+    }
+}

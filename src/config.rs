@@ -1,0 +1,347 @@
+//! Typed configuration from the environment (and `.env`), checked at start-up.
+//!
+//! Every setting is both a command-line flag and an environment variable, so
+//! `user-management --help` documents them all. Defaults are the embedded
+//! profile: SQLite and local files under `data/`, mail to `data/outbox/`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The shortest JWT secret accepted outside the embedded default.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The service configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Database: `sqlite://path` (embedded default) or `postgres://user:pw@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/users.db")]
+    pub database_url: String,
+
+    /// Object storage for profile pictures: `file://dir` or `s3://bucket`.
+    #[arg(long, env = "STORAGE_URL", default_value = "file://data/objects")]
+    pub storage_url: String,
+
+    /// S3 endpoint, e.g. `http://minio:9000` (path-style addressing).
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region.
+    #[arg(long, env = "S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// S3 access key id.
+    #[arg(long, env = "S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key.
+    #[arg(long, env = "S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<SecretString>,
+
+    /// SMTP server, `smtp://user:pw@host:587?tls=starttls` (`tls=none|starttls|tls`).
+    /// Unset: mail is written to `data/outbox/` and noted in the log.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+
+    /// Sender address of every email.
+    #[arg(long, env = "MAIL_FROM", default_value = "no-reply@localhost")]
+    pub mail_from: String,
+
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    /// The URL clients reach this service at; used in emails and links.
+    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://localhost:8000")]
+    pub public_base_url: String,
+
+    /// HMAC secret for access tokens, at least 32 bytes. Generated and kept in
+    /// the data directory on the embedded default; required otherwise.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// Lifetime of an access token.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub access_token_ttl: Duration,
+
+    /// Lifetime of a refresh token (sliding: each rotation renews it).
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "14d", value_parser = parse_duration)]
+    pub refresh_token_ttl: Duration,
+
+    /// Lifetime of an email verification link.
+    #[arg(long, env = "EMAIL_VERIFICATION_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub email_verification_ttl: Duration,
+
+    /// Lifetime of a password reset link.
+    #[arg(long, env = "PASSWORD_RESET_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub password_reset_ttl: Duration,
+
+    /// Consecutive failed logins that lock an account.
+    #[arg(long, env = "MAX_LOGIN_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_login_attempts: u32,
+
+    /// How long a lock lasts; `0` keeps it until staff unlock it or the password is reset.
+    #[arg(long, env = "LOCKOUT_DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub lockout_duration: Duration,
+
+    /// Requests per minute per client address on the authentication endpoints (0 disables).
+    #[arg(long, env = "AUTH_RATE_LIMIT", default_value_t = 30)]
+    pub auth_rate_limit: u32,
+
+    /// Largest accepted profile picture upload, in bytes.
+    #[arg(long, env = "AVATAR_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub avatar_max_bytes: usize,
+
+    /// Email of an administrator created at start if absent.
+    #[arg(long, env = "ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password of that administrator.
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<SecretString>,
+
+    /// Comma-separated origins allowed by CORS; none by default.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+
+    /// Where the embedded default keeps its files (database, objects, outbox, secret).
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+/// Errors that stop the service from starting, each naming the variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable is missing or has an unusable value.
+    #[error("{variable}: {message}")]
+    Invalid {
+        /// The environment variable to set or fix.
+        variable: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The generated JWT secret could not be read or written.
+    #[error("JWT_SECRET: cannot keep a generated secret at {path}: {source}")]
+    SecretFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    if value == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(value).map_err(|e| format!("{e} (examples: 30s, 15m, 24h, 14d)"))
+}
+
+fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        variable,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// The configuration from the process environment and `.env`, with
+    /// defaults for everything else (no command-line flags).
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        use clap::Parser;
+        Only::try_parse_from(["user-management"]).map(|only| only.config)
+    }
+
+    /// True on the embedded default (SQLite), where development conveniences apply.
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// Checks the values clap cannot check alone. Call once at start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.is_embedded() || self.database_url.starts_with("postgres")) {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        let base = url::Url::parse(&self.public_base_url)
+            .map_err(|e| invalid("PUBLIC_BASE_URL", format!("not a URL: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(invalid("PUBLIC_BASE_URL", "must be an http(s) URL"));
+        }
+        if self.access_token_ttl < Duration::from_secs(1) {
+            return Err(invalid("ACCESS_TOKEN_TTL", "must be at least 1s"));
+        }
+        if self.refresh_token_ttl < self.access_token_ttl {
+            return Err(invalid(
+                "REFRESH_TOKEN_TTL",
+                "must not be shorter than ACCESS_TOKEN_TTL",
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+            ));
+        }
+        if self.jwt_secret.is_none() && !self.is_embedded() {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!(
+                    "must be set (at least {MIN_JWT_SECRET_BYTES} random bytes) when DATABASE_URL is not SQLite; \
+                     generate one with `openssl rand -base64 48`"
+                ),
+            ));
+        }
+        if self.admin_email.is_some() != self.admin_password.is_some() {
+            return Err(invalid(
+                "ADMIN_PASSWORD",
+                "ADMIN_EMAIL and ADMIN_PASSWORD must be set together",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `PUBLIC_BASE_URL` without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.public_base_url.trim_end_matches('/')
+    }
+
+    /// The JWT secret: the configured one or, on the embedded default, one
+    /// generated once and kept in `DATA_DIR/jwt_secret`.
+    pub fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(secret.clone());
+        }
+        if !self.is_embedded() {
+            return Err(invalid("JWT_SECRET", "must be set"));
+        }
+        let path = self.data_dir.join("jwt_secret");
+        load_or_generate_secret(&path).map_err(|source| ConfigError::SecretFile { path, source })
+    }
+}
+
+fn load_or_generate_secret(path: &Path) -> std::io::Result<SecretString> {
+    match std::fs::read_to_string(path) {
+        Ok(secret) if secret.trim().len() >= MIN_JWT_SECRET_BYTES => {
+            return Ok(SecretString::from(secret.trim().to_owned()));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let secret = crate::auth::tokens::random_token_string(48);
+    write_private(path, &secret)?;
+    tracing::warn!(
+        path = %path.display(),
+        "JWT_SECRET is not set: generated one and kept it in the data directory (set JWT_SECRET in production)"
+    );
+    Ok(SecretString::from(secret))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        use clap::Parser;
+        let mut args = vec!["um".to_owned()];
+        for (flag, value) in vars {
+            args.push(format!("--{flag}={value}"));
+        }
+        Only::try_parse_from(args).expect("parses").config
+    }
+
+    #[test]
+    fn durations_accept_human_forms_and_zero() {
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * 86400)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn embedded_default_needs_no_secret() {
+        let c = config(&[]);
+        assert!(c.is_embedded());
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn postgres_without_secret_names_the_variable() {
+        let c = config(&[("database-url", "postgres://u@h/db")]);
+        let err = c.validate().expect_err("refused").to_string();
+        assert!(err.starts_with("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        let c = config(&[
+            ("database-url", "postgres://u@h/db"),
+            ("jwt-secret", "short"),
+        ]);
+        let err = c.validate().expect_err("refused").to_string();
+        assert!(err.contains("at least 32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_refused() {
+        let c = config(&[("database-url", "mysql://h/db")]);
+        let err = c.validate().expect_err("refused").to_string();
+        assert!(err.starts_with("DATABASE_URL"), "{err}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Database access: one connection pool for SQLite (embedded) or PostgreSQL
+//! (production), the entity definitions shared by both, and the migrator.
+
+pub mod entities;
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+pub use crate::migrations::Migrator;
+
+/// The pool type used everywhere.
+pub type Db = DatabaseConnection;
+
+/// How long a request waits for a pooled connection before it answers 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the pool for `url`, creating the SQLite file (and its directory) if needed.
+pub async fn connect(url: &str) -> Result<Db, DbErr> {
+    let url = if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        if url.contains("mode=") {
+            url.to_owned()
+        } else if url.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        }
+    } else {
+        url.to_owned()
+    };
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(if is_sqlite_url(options.get_url()) {
+            4
+        } else {
+            10
+        })
+        .min_connections(1)
+        .connect_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(options).await
+}
+
+fn is_sqlite_url(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &Db) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Begins a transaction. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of
+/// failing when one upgrades a read lock.
+pub async fn begin(db: &Db) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    })
+    .await
+}
+
+/// Checks that the database answers (for `/ready`).
+pub async fn ping(db: &Db) -> Result<(), DbErr> {
+    db.ping().await
+}
+
+/// The backend behind the pool.
+pub fn backend(db: &impl ConnectionTrait) -> DbBackend {
+    db.get_database_backend()
+}
+
+/// The unique constraint a write violated, if that is why it failed.
+///
+/// PostgreSQL names the constraint; SQLite names the column. Both contain
+/// the column name, which is what callers match on.
+pub fn unique_violation(err: &DbErr) -> Option<String> {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(message)) => Some(message),
+        _ => None,
+    }
+}
+
+/// True when the error means the database is unreachable or overloaded,
+/// as opposed to a bug in a query.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            use sea_orm::sqlx::Error;
+            match e.as_ref() {
+                Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::Tls(_) => true,
+                Error::Protocol(_) | Error::WorkerCrashed => true,
+                Error::Database(db) => {
+                    // PostgreSQL admin shutdown / cannot connect now / too many connections,
+                    // SQLite busy or locked beyond the busy timeout.
+                    matches!(
+                        db.code().as_deref(),
+                        Some("57P01" | "57P02" | "57P03" | "53300" | "08006" | "08003" | "5" | "6")
+                    )
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,169 @@
+//! The outbox table: enqueue inside a transaction, claim with a lease,
+//! record the outcome.
+
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::{self, Db, entities::email_outbox};
+use crate::time;
+
+/// The messages the service sends, one template each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// Email verification link.
+    VerifyEmail,
+    /// Password reset link.
+    PasswordReset,
+    /// The account was locked.
+    AccountLocked,
+    /// The role changed.
+    RoleChanged,
+    /// Professional status changed.
+    ProfessionalStatus,
+    /// An operator's test message.
+    Test,
+}
+
+impl MailKind {
+    /// The template name.
+    pub fn template(self) -> &'static str {
+        match self {
+            MailKind::VerifyEmail => "verify_email",
+            MailKind::PasswordReset => "password_reset",
+            MailKind::AccountLocked => "account_locked",
+            MailKind::RoleChanged => "role_changed",
+            MailKind::ProfessionalStatus => "professional_status",
+            MailKind::Test => "test",
+        }
+    }
+}
+
+/// Payload keys that carry a secret (a link with a token): removed once the
+/// message is delivered, so the outbox does not keep usable tokens.
+const SECRET_KEYS: [&str; 2] = ["link", "reset_link"];
+
+/// How long a claimed message is reserved for the worker that claimed it.
+const CLAIM_LEASE: Duration = Duration::from_secs(120);
+
+/// Queues a message. Call inside the transaction of the change that causes it.
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    to: &str,
+    kind: MailKind,
+    payload: Value,
+) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    let now = time::now();
+    let row = email_outbox::ActiveModel {
+        id: Set(id),
+        recipient: Set(to.to_owned()),
+        template: Set(kind.template().to_owned()),
+        payload: Set(payload),
+        created_at: Set(now),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        claimed_until: Set(None),
+        sent_at: Set(None),
+        failed_at: Set(None),
+        last_error: Set(None),
+    };
+    email_outbox::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(id)
+}
+
+/// Claims the next due message, if any, for `CLAIM_LEASE`, and counts the attempt.
+/// On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets several instances claim
+/// different messages at once; SQLite has one writer, so the claim is atomic anyway.
+pub async fn claim_next(db: &Db) -> Result<Option<email_outbox::Model>, DbErr> {
+    use email_outbox::Column as C;
+    let tx = db::begin(db).await?;
+    let now = time::now();
+    let mut query = email_outbox::Entity::find()
+        .filter(C::SentAt.is_null())
+        .filter(C::FailedAt.is_null())
+        .filter(C::NextAttemptAt.lte(now))
+        .filter(C::ClaimedUntil.is_null().or(C::ClaimedUntil.lt(now)))
+        .order_by_asc(C::NextAttemptAt)
+        .limit(1);
+    if db::backend(&tx) == DbBackend::Postgres {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let Some(row) = query.one(&tx).await? else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let claimed_until = time::after(now, CLAIM_LEASE);
+    email_outbox::Entity::update_many()
+        .col_expr(C::ClaimedUntil, Expr::value(claimed_until))
+        .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+        .filter(C::Id.eq(row.id))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(email_outbox::Model {
+        claimed_until: Some(claimed_until),
+        attempts: row.attempts + 1,
+        ..row
+    }))
+}
+
+/// Records a delivery and removes the secrets from the stored payload.
+pub async fn mark_sent(db: &Db, row: &email_outbox::Model) -> Result<(), DbErr> {
+    use email_outbox::Column as C;
+    let mut payload = row.payload.clone();
+    if let Some(object) = payload.as_object_mut() {
+        for key in SECRET_KEYS {
+            if object.contains_key(key) {
+                object.insert(
+                    key.to_owned(),
+                    Value::String("[removed after delivery]".into()),
+                );
+            }
+        }
+    }
+    email_outbox::Entity::update_many()
+        .col_expr(C::SentAt, Expr::value(time::now()))
+        .col_expr(
+            C::ClaimedUntil,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(C::LastError, Expr::value(Option::<String>::None))
+        .col_expr(C::Payload, Expr::value(payload))
+        .filter(C::Id.eq(row.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried after `retry_in`, or given up (`None`).
+pub async fn mark_failed(
+    db: &Db,
+    row: &email_outbox::Model,
+    error: &str,
+    retry_in: Option<Duration>,
+) -> Result<(), DbErr> {
+    use email_outbox::Column as C;
+    let now = time::now();
+    let error: String = error.chars().take(1000).collect();
+    let mut update = email_outbox::Entity::update_many()
+        .col_expr(
+            C::ClaimedUntil,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(C::LastError, Expr::value(error));
+    update = match retry_in {
+        Some(delay) => update.col_expr(C::NextAttemptAt, Expr::value(time::after(now, delay))),
+        None => update.col_expr(C::FailedAt, Expr::value(now)),
+    };
+    update.filter(C::Id.eq(row.id)).exec(db).await?;
+    Ok(())
+}

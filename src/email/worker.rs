@@ -1,0 +1,111 @@
+//! The delivery worker: claims due messages from the outbox, renders and
+//! sends them, retries with exponential backoff up to a cap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::shutdown::Shutdown;
+use tokio::sync::Notify;
+
+use super::outbox;
+use super::templates::{Templates, build_message};
+use super::transport::{SendError, Transport};
+use crate::db::Db;
+
+/// Attempts before a message is given up and kept as failed.
+pub const MAX_ATTEMPTS: i32 = 8;
+
+/// How often the worker looks for due messages when nobody wakes it.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything the worker needs.
+pub struct Worker {
+    /// The database holding the outbox.
+    pub db: Db,
+    /// Where mail goes.
+    pub transport: Transport,
+    /// Message templates.
+    pub templates: Templates,
+    /// The sender address.
+    pub from: String,
+    /// Woken when a transaction queued mail.
+    pub wake: Arc<Notify>,
+}
+
+/// Delay before attempt `attempts + 1`: 5 s, 10 s, 20 s, … capped at one hour.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    Duration::from_secs(5u64.saturating_mul(2u64.saturating_pow(exp)).min(3600))
+}
+
+impl Worker {
+    /// Runs until `shutdown` fires, finishing the message in hand first.
+    pub async fn run(self, mut shutdown: Shutdown) {
+        loop {
+            match self.deliver_one().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "mail worker: outbox unavailable"),
+            }
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            if shutdown.is_triggered() {
+                return;
+            }
+        }
+    }
+
+    /// Delivers the next due message; `Ok(false)` when none was due.
+    pub async fn deliver_one(&self) -> Result<bool, sea_orm::DbErr> {
+        let Some(row) = outbox::claim_next(&self.db).await? else {
+            return Ok(false);
+        };
+        let result = match self.templates.render(&row.template, &row.payload) {
+            Ok(rendered) => match build_message(&self.from, &row.recipient, &rendered) {
+                Ok(message) => self.transport.send(row.id, message).await,
+                Err(e) => Err(SendError::Permanent(e.to_string())),
+            },
+            Err(e) => Err(SendError::Permanent(e.to_string())),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(mail_id = %row.id, template = %row.template, "mail delivered");
+                outbox::mark_sent(&self.db, &row).await?;
+            }
+            Err(err) => {
+                let retry = match &err {
+                    SendError::Transient(_) if row.attempts < MAX_ATTEMPTS => {
+                        Some(backoff(row.attempts))
+                    }
+                    _ => None,
+                };
+                tracing::warn!(
+                    mail_id = %row.id,
+                    template = %row.template,
+                    attempts = row.attempts,
+                    retry_in = ?retry,
+                    error = %err,
+                    "mail delivery failed"
+                );
+                outbox::mark_failed(&self.db, &row, &err.to_string(), retry).await?;
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(4), Duration::from_secs(40));
+        assert_eq!(backoff(30), Duration::from_secs(3600));
+    }
+}

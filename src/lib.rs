@@ -1,0 +1,24 @@
+//! user-management: accounts, login and roles as one small, fast service.
+//!
+//! The binary's subcommands live in [`cli`]; the HTTP application is built
+//! by [`startup::Application`]. See `README.md` and `../docs/`.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod email;
+pub mod error;
+pub mod extract;
+#[path = "../migrations/mod.rs"]
+pub mod migrations;
+pub mod openapi;
+pub mod ops;
+pub mod shutdown;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod time;
+pub mod users;

@@ -1,0 +1,44 @@
+//! The OpenAPI 3.1 document, assembled from the handlers' annotations (so a
+//! route cannot exist without its docs), served at `/openapi.json`, with
+//! Swagger UI at `/docs` (assets bundled: works offline).
+
+use utoipa::Modify;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+
+/// Static parts of the document: info, tags, the security scheme.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "User Management",
+        description = "Accounts, login and roles as a small, fast service.\n\n\
+            Conventions: JSON in and out; errors are RFC 9457 problem details \
+            (`application/problem+json`) except at the token endpoint, which answers \
+            RFC 6749 JSON errors. Every path also answers with a trailing slash. \
+            `/docs` redirects to `/docs/`.\n\n\
+            Authorize with the OAuth2 password flow: the username is the email."
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "auth", description = "Token endpoint, logout"),
+        (name = "registration", description = "Sign-up and email verification"),
+        (name = "me", description = "The caller's own account"),
+        (name = "ops", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::Password(Password::new("/login", Scopes::new()))],
+                "OAuth2 password flow at /login; send the access token as `Authorization: Bearer`.",
+            )),
+        );
+    }
+}

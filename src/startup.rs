@@ -1,0 +1,287 @@
+//! Building the application (state, router, listener, workers) apart from
+//! running it, so tests start the real thing on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHashing;
+use crate::config::Config;
+use crate::email::templates::Templates;
+use crate::email::transport::Transport;
+use crate::email::worker::Worker;
+use crate::error::{AppError, problem_response};
+use crate::shutdown::{self, Shutdown};
+use crate::state::AppState;
+use crate::{auth, db, openapi, ops, users};
+
+/// Longest time a request may take before it is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest JSON or form body.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// The API routes and their OpenAPI document.
+pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(ops::router())
+        .merge(auth::router())
+        .merge(users::router())
+        .split_for_parts();
+    let router = router
+        .fallback(|| async { AppError::NotFound("no such resource".into()) })
+        .method_not_allowed_fallback(|| async {
+            problem_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this method is not allowed on this resource".into(),
+                None,
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state);
+    (router, api)
+}
+
+/// The whole HTTP application: API (trailing slashes trimmed), docs, and
+/// the cross-cutting layers.
+pub fn router(state: AppState) -> Router {
+    let config = Arc::clone(&state.config);
+    let (api_router, api_doc) = api(state);
+    // Swagger's own routes redirect /docs to /docs/, so they stay outside
+    // the trailing-slash normalisation.
+    let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
+    let docs: Router = SwaggerUi::new("/docs").url("/openapi.json", api_doc).into();
+    let mut app = docs
+        .fallback_service(normalized)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ));
+    if let Some(cors) = cors(&config.cors_allowed_origins) {
+        app = app.layer(cors);
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    app.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        REQUEST_TIMEOUT,
+    ))
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(TraceLayer::new_for_http().make_span_with(
+        |request: &axum::http::Request<axum::body::Body>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        },
+    ))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// A built application: listening, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    worker: Worker,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database (migrating it on the embedded default), builds
+    /// the state and binds the listener. Fails with a message naming the
+    /// setting at fault.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_hashing(config, PasswordHashing::with_defaults()?).await
+    }
+
+    /// As [`Application::build`], with a given hashing pool.
+    pub async fn build_with_hashing(
+        config: Config,
+        hashing: PasswordHashing,
+    ) -> anyhow::Result<Self> {
+        config.validate()?;
+        let jwt_secret = config.jwt_secret()?;
+        let db = db::connect(&config.database_url)
+            .await
+            .context("DATABASE_URL: cannot connect to the database")?;
+        if config.is_embedded() {
+            db::migrate(&db).await.context("applying migrations")?;
+        } else {
+            check_migrated(&db).await?;
+        }
+        let transport =
+            Transport::from_config(config.smtp_url.as_ref(), config.data_dir.join("outbox"))?;
+        let templates = Templates::load(None)?;
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("HOST/PORT: cannot listen on {address}"))?;
+        let mail_wake = Arc::new(Notify::new());
+        let jwt = JwtKeys::new(
+            &jwt_secret,
+            config.base_url().to_owned(),
+            config.access_token_ttl,
+        );
+        let config = Arc::new(config);
+        let state = AppState {
+            db: db.clone(),
+            config: Arc::clone(&config),
+            jwt,
+            hashing,
+            mail_wake: Arc::clone(&mail_wake),
+        };
+        let worker = Worker {
+            db,
+            transport,
+            templates,
+            from: config.mail_from.clone(),
+            wake: mail_wake,
+        };
+        Ok(Self {
+            router: router(state.clone()),
+            listener,
+            worker,
+            state,
+        })
+    }
+
+    /// The bound port (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The shared state (tests use its pool).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A one-paragraph description of where things are, for the start-up log.
+    pub fn banner(&self) -> String {
+        let config = &self.state.config;
+        let addr = self
+            .listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let database = if config.is_embedded() {
+            format!("SQLite ({})", config.database_url)
+        } else {
+            "PostgreSQL".to_owned()
+        };
+        format!(
+            "listening on http://{addr} — docs at {base}/docs — database: {database} — mail: {mail}",
+            base = config.base_url(),
+            mail = self.worker.transport.describe(),
+        )
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (trigger, shutdown) = shutdown::channel();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            trigger.fire();
+        });
+        self.serve(shutdown).await
+    }
+
+    /// Serves until `shutdown` fires, then lets in-flight requests and the
+    /// message in hand of the mail worker finish.
+    pub async fn serve(self, shutdown: Shutdown) -> std::io::Result<()> {
+        let worker = tokio::spawn(self.worker.run(shutdown.clone()));
+        let mut server_shutdown = shutdown.clone();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move { server_shutdown.wait().await })
+            .await;
+        let _ = worker.await;
+        result
+    }
+}
+
+async fn check_migrated(db: &db::Db) -> anyhow::Result<()> {
+    use sea_orm_migration::MigratorTrait;
+    let pending = db::Migrator::get_pending_migrations(db)
+        .await
+        .context("reading the migration status")?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database has {} pending migration(s): run `user-management migrate up` first",
+            pending.len()
+        );
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

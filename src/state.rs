@@ -1,0 +1,45 @@
+//! The state every handler can reach.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use tokio::sync::Notify;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHashing;
+use crate::config::Config;
+use crate::db::Db;
+
+/// Cloned into every request; everything inside is cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: Db,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Access token keys.
+    pub jwt: JwtKeys,
+    /// The password hashing pool.
+    pub hashing: PasswordHashing,
+    /// Wakes the mail worker after a transaction queued mail.
+    pub mail_wake: Arc<Notify>,
+}
+
+impl AppState {
+    /// Tells the mail worker that a committed transaction queued mail.
+    pub fn mail_queued(&self) {
+        self.mail_wake.notify_one();
+    }
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+impl FromRef<AppState> for JwtKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.jwt.clone()
+    }
+}

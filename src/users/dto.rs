@@ -1,0 +1,226 @@
+//! Request and response bodies of the user endpoints.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::profile::{Patch, RawProfile, patch};
+use crate::db::entities::users;
+use crate::domain::role::Role;
+
+/// A hypermedia link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Link {
+    /// Relation name (`self`, `update`, `delete`, …).
+    pub rel: &'static str,
+    /// Absolute URL.
+    pub href: String,
+    /// HTTP method.
+    pub method: &'static str,
+}
+
+/// A user, as its owner and staff see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    /// Id.
+    pub id: Uuid,
+    /// Email (domain lower-cased).
+    pub email: String,
+    /// Public nickname.
+    pub nickname: String,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Bio.
+    pub bio: Option<String>,
+    /// Picture URL.
+    pub profile_picture_url: Option<String>,
+    /// LinkedIn profile.
+    pub linkedin_profile_url: Option<String>,
+    /// GitHub profile.
+    pub github_profile_url: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// Professional status.
+    pub is_professional: bool,
+    /// When professional status last changed.
+    pub professional_status_updated_at: Option<DateTime<Utc>>,
+    /// Whether the email is verified.
+    pub email_verified: bool,
+    /// Whether the account is locked.
+    pub is_locked: bool,
+    /// Last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last updated.
+    pub updated_at: DateTime<Utc>,
+    /// What the viewer can do next.
+    pub links: Vec<Link>,
+}
+
+/// Whose eyes a user response is for; decides its links.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer {
+    /// Someone who just registered (not logged in).
+    Registrant,
+    /// The user themself.
+    Owner,
+}
+
+impl UserResponse {
+    /// The response for `user` as `viewer` sees it.
+    pub fn new(user: users::Model, viewer: Viewer, base: &str) -> Self {
+        let link = |rel, method, path: &str| Link {
+            rel,
+            href: format!("{base}{path}"),
+            method,
+        };
+        let links = match viewer {
+            Viewer::Registrant => vec![
+                link("self", "GET", "/me"),
+                link("login", "POST", "/login"),
+                link("resend_verification", "POST", "/verify-email/resend"),
+            ],
+            Viewer::Owner => vec![
+                link("self", "GET", "/me"),
+                link("update", "PATCH", "/me"),
+                link("logout", "POST", "/logout"),
+                link(
+                    "public_profile",
+                    "GET",
+                    &format!("/profiles/{}", user.nickname),
+                ),
+            ],
+        };
+        Self {
+            id: user.id,
+            email: user.email,
+            nickname: user.nickname,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            bio: user.bio,
+            profile_picture_url: user.profile_picture_url,
+            linkedin_profile_url: user.linkedin_profile_url,
+            github_profile_url: user.github_profile_url,
+            role: user.role.parse().unwrap_or(Role::Anonymous),
+            is_professional: user.is_professional,
+            professional_status_updated_at: user.professional_status_updated_at,
+            email_verified: user.email_verified,
+            is_locked: user.is_locked,
+            last_login_at: user.last_login_at,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            links,
+        }
+    }
+}
+
+/// `POST /register`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Email address; unique, case-insensitively.
+    #[schema(example = "jane.doe@example.com")]
+    pub email: String,
+    /// 8–128 characters, not a common password, not the email or nickname.
+    #[schema(format = Password, example = "correct horse battery staple")]
+    pub password: String,
+    /// 3–50 of `[A-Za-z0-9_-]`; generated when omitted.
+    #[schema(example = "jane_doe")]
+    pub nickname: Option<String>,
+    /// At most 100 characters.
+    pub first_name: Option<String>,
+    /// At most 100 characters.
+    pub last_name: Option<String>,
+    /// At most 500 characters.
+    pub bio: Option<String>,
+    /// http(s) URL, at most 255 characters.
+    pub profile_picture_url: Option<String>,
+    /// https URL on linkedin.com.
+    pub linkedin_profile_url: Option<String>,
+    /// https URL on github.com.
+    pub github_profile_url: Option<String>,
+}
+
+impl RegisterRequest {
+    /// The profile part of the request.
+    pub fn raw_profile(&self) -> RawProfile {
+        let some = |v: &Option<String>| v.clone().map(Some);
+        RawProfile {
+            nickname: some(&self.nickname),
+            first_name: some(&self.first_name),
+            last_name: some(&self.last_name),
+            bio: some(&self.bio),
+            profile_picture_url: some(&self.profile_picture_url),
+            linkedin_profile_url: some(&self.linkedin_profile_url),
+            github_profile_url: some(&self.github_profile_url),
+        }
+    }
+}
+
+/// `PATCH /me`: every field optional; `null` clears (except the nickname).
+/// Email, role, lock and professional flags are not fields here.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    /// New nickname.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub nickname: Patch<String>,
+    /// First name.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub first_name: Patch<String>,
+    /// Last name.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub last_name: Patch<String>,
+    /// Bio.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub bio: Patch<String>,
+    /// Picture URL.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub profile_picture_url: Patch<String>,
+    /// LinkedIn URL.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub linkedin_profile_url: Patch<String>,
+    /// GitHub URL.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub github_profile_url: Patch<String>,
+}
+
+impl From<UpdateProfileRequest> for RawProfile {
+    fn from(r: UpdateProfileRequest) -> Self {
+        RawProfile {
+            nickname: r.nickname,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            bio: r.bio,
+            profile_picture_url: r.profile_picture_url,
+            linkedin_profile_url: r.linkedin_profile_url,
+            github_profile_url: r.github_profile_url,
+        }
+    }
+}
+
+/// `POST /verify-email/resend`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendRequest {
+    /// The address the account was registered with.
+    pub email: String,
+}
+
+/// A plain message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageResponse {
+    /// What happened.
+    pub message: String,
+}

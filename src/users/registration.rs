@@ -1,0 +1,191 @@
+//! Registration and email verification: `POST /register`,
+//! `GET /verify-email/{user_id}/{token}`, `POST /verify-email/resend`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use secrecy::SecretString;
+
+use super::dto::{MessageResponse, RegisterRequest, ResendRequest, UserResponse, Viewer};
+use super::profile::{Errors, ProfileChanges};
+use super::repo::{self, NewUser};
+use super::verification;
+use crate::db::{self, entities::users};
+use crate::domain::email::Email;
+use crate::domain::nickname::Nickname;
+use crate::domain::password::Password;
+use crate::domain::role::Role;
+use crate::error::{AppError, Problem, Result};
+use crate::extract::Json;
+use crate::state::AppState;
+
+/// Registers an account (role ANONYMOUS) and sends the verification email.
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "registration",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; a verification email is on its way", body = UserResponse),
+        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email or nickname taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    Json(request): Json<RegisterRequest>,
+) -> Result<(StatusCode, axum::Json<UserResponse>)> {
+    let user = register_user(&state, request).await?;
+    let body = UserResponse::new(user, Viewer::Registrant, state.config.base_url());
+    Ok((StatusCode::CREATED, axum::Json(body)))
+}
+
+/// Validates, hashes and stores a new account, with its verification email
+/// queued in the same transaction.
+pub async fn register_user(state: &AppState, request: RegisterRequest) -> Result<users::Model> {
+    let mut errors = Errors::default();
+    let email = errors.check("email", Email::parse(&request.email));
+    let profile = request.raw_profile().parse(&mut errors);
+    let password = errors.check(
+        "password",
+        Password::parse(
+            &request.password,
+            Some(&request.email),
+            request.nickname.as_deref(),
+        ),
+    );
+    errors.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "validated fields missing"
+        )));
+    };
+    if repo::find_by_email(&state.db, &email).await?.is_some() {
+        return Err(AppError::Conflict(
+            "an account with this email already exists".into(),
+        ));
+    }
+    let hash = state
+        .hashing
+        .hash(SecretString::from(password.expose().to_owned()))
+        .await?;
+    let user = insert_with_nickname(state, email, hash, profile).await?;
+    state.mail_queued();
+    Ok(user)
+}
+
+/// Inserts the user; a generated nickname that collides is generated again.
+async fn insert_with_nickname(
+    state: &AppState,
+    email: Email,
+    password_hash: String,
+    profile: ProfileChanges,
+) -> Result<users::Model> {
+    let chosen = profile.nickname.clone();
+    for _ in 0..8 {
+        let nickname = chosen.clone().unwrap_or_else(Nickname::generate);
+        let tx = db::begin(&state.db).await?;
+        let inserted = repo::insert(
+            &tx,
+            NewUser {
+                email: email.clone(),
+                nickname,
+                password_hash: password_hash.clone(),
+                role: Role::Anonymous,
+                email_verified: false,
+                profile: profile.clone(),
+            },
+        )
+        .await;
+        match inserted {
+            Ok(user) => {
+                verification::send_verification(&tx, &state.config, &user).await?;
+                tx.commit().await?;
+                return Ok(user);
+            }
+            Err(err) => {
+                tx.rollback().await?;
+                match repo::conflict_or(err) {
+                    AppError::Conflict(msg) if msg.contains("nickname") && chosen.is_none() => {
+                        continue;
+                    }
+                    other => return Err(other),
+                }
+            }
+        }
+    }
+    Err(AppError::Conflict(
+        "could not generate a free nickname; choose one".into(),
+    ))
+}
+
+/// Verifies an email address with the link from the verification email.
+#[utoipa::path(
+    get,
+    path = "/verify-email/{user_id}/{token}",
+    tag = "registration",
+    params(
+        ("user_id" = String, Path, description = "The user's id"),
+        ("token" = String, Path, description = "The token from the email"),
+    ),
+    responses(
+        (status = 200, description = "Verified; the role is now AUTHENTICATED", body = MessageResponse),
+        (status = 400, description = "Invalid, used or expired link", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Path((user_id, token)): Path<(String, String)>,
+) -> Result<axum::Json<MessageResponse>> {
+    verification::verify_email(&state.db, &user_id, &token).await?;
+    Ok(axum::Json(MessageResponse {
+        message: "Email verified; you can now log in.".into(),
+    }))
+}
+
+/// Sends a new verification link. The answer is the same whether or not the
+/// address belongs to an unverified account.
+#[utoipa::path(
+    post,
+    path = "/verify-email/resend",
+    tag = "registration",
+    request_body = ResendRequest,
+    responses(
+        (status = 202, description = "If the address needs verifying, an email is on its way", body = MessageResponse),
+        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an email address", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    Json(request): Json<ResendRequest>,
+) -> Result<(StatusCode, axum::Json<MessageResponse>)> {
+    let email =
+        Email::parse(&request.email).map_err(|e| AppError::field("email", e.to_string()))?;
+    let tx = db::begin(&state.db).await?;
+    let queued = match repo::find_by_email(&tx, &email).await? {
+        Some(user) if !user.email_verified => {
+            verification::send_verification(&tx, &state.config, &user).await?;
+            true
+        }
+        _ => false,
+    };
+    tx.commit().await?;
+    if queued {
+        state.mail_queued();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(MessageResponse {
+            message: "If that address belongs to an unverified account, a new verification email is on its way.".into(),
+        }),
+    ))
+}

@@ -1,0 +1,163 @@
+//! Queries on `users`, shared by the handlers and the CLI.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+};
+use uuid::Uuid;
+
+use super::profile::ProfileChanges;
+use crate::db::{self, entities::users};
+use crate::domain::email::Email;
+use crate::domain::nickname::Nickname;
+use crate::domain::role::Role;
+use crate::error::AppError;
+use crate::time;
+
+/// A user by id.
+pub async fn find_by_id(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<users::Model>, DbErr> {
+    users::Entity::find_by_id(id).one(conn).await
+}
+
+/// A user by email, case-insensitively.
+pub async fn find_by_email(
+    conn: &impl ConnectionTrait,
+    email: &Email,
+) -> Result<Option<users::Model>, DbErr> {
+    users::Entity::find()
+        .filter(users::Column::EmailNorm.eq(email.normalized()))
+        .one(conn)
+        .await
+}
+
+/// True if the nickname is taken, case-insensitively.
+pub async fn nickname_taken(
+    conn: &impl ConnectionTrait,
+    nickname: &Nickname,
+) -> Result<bool, DbErr> {
+    Ok(users::Entity::find()
+        .filter(users::Column::NicknameNorm.eq(nickname.normalized()))
+        .count(conn)
+        .await?
+        > 0)
+}
+
+/// Maps a unique violation on email or nickname to a 409; other errors pass.
+pub fn conflict_or(err: DbErr) -> AppError {
+    match db::unique_violation(&err) {
+        Some(message) if message.contains("email_norm") => {
+            AppError::Conflict("an account with this email already exists".into())
+        }
+        Some(message) if message.contains("nickname_norm") => {
+            AppError::Conflict("this nickname is already taken".into())
+        }
+        _ => err.into(),
+    }
+}
+
+/// A user about to be inserted.
+pub struct NewUser {
+    /// Email.
+    pub email: Email,
+    /// Nickname.
+    pub nickname: Nickname,
+    /// Argon2id (or imported bcrypt) hash.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Whether the email is already verified (staff-created users are).
+    pub email_verified: bool,
+    /// Profile fields.
+    pub profile: ProfileChanges,
+}
+
+fn flat<T>(patch: Option<Option<T>>) -> Option<T> {
+    patch.flatten()
+}
+
+/// Inserts a user.
+pub async fn insert(conn: &impl ConnectionTrait, new: NewUser) -> Result<users::Model, DbErr> {
+    let now = time::now();
+    let p = new.profile;
+    let row = users::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        email: Set(new.email.as_str().to_owned()),
+        email_norm: Set(new.email.normalized()),
+        nickname: Set(new.nickname.as_str().to_owned()),
+        nickname_norm: Set(new.nickname.normalized()),
+        first_name: Set(flat(p.first_name)),
+        last_name: Set(flat(p.last_name)),
+        bio: Set(flat(p.bio)),
+        profile_picture_url: Set(flat(p.profile_picture_url).map(|u| u.as_str().to_owned())),
+        picture_key: Set(None),
+        linkedin_profile_url: Set(flat(p.linkedin_profile_url).map(|u| u.as_str().to_owned())),
+        github_profile_url: Set(flat(p.github_profile_url).map(|u| u.as_str().to_owned())),
+        role: Set(new.role.as_str().to_owned()),
+        is_professional: Set(false),
+        professional_status_updated_at: Set(None),
+        email_verified: Set(new.email_verified),
+        is_locked: Set(false),
+        locked_until: Set(None),
+        failed_login_attempts: Set(0),
+        password_hash: Set(new.password_hash),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    users::Entity::insert(row).exec_with_returning(conn).await
+}
+
+/// Applies profile changes and returns the updated row.
+pub async fn update_profile(
+    conn: &impl ConnectionTrait,
+    user: users::Model,
+    changes: ProfileChanges,
+) -> Result<users::Model, DbErr> {
+    let mut row: users::ActiveModel = user.into();
+    if let Some(nickname) = changes.nickname {
+        row.nickname = Set(nickname.as_str().to_owned());
+        row.nickname_norm = Set(nickname.normalized());
+    }
+    let url = |u: Option<crate::domain::profile_url::ProfileUrl>| u.map(|u| u.as_str().to_owned());
+    if let Some(v) = changes.first_name {
+        row.first_name = Set(v);
+    }
+    if let Some(v) = changes.last_name {
+        row.last_name = Set(v);
+    }
+    if let Some(v) = changes.bio {
+        row.bio = Set(v);
+    }
+    if let Some(v) = changes.profile_picture_url {
+        row.profile_picture_url = Set(url(v));
+    }
+    if let Some(v) = changes.linkedin_profile_url {
+        row.linkedin_profile_url = Set(url(v));
+    }
+    if let Some(v) = changes.github_profile_url {
+        row.github_profile_url = Set(url(v));
+    }
+    row.updated_at = Set(time::now());
+    users::Entity::update(row).exec(conn).await
+}
+
+/// Marks the email verified and raises ANONYMOUS to AUTHENTICATED.
+pub async fn mark_email_verified(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    use users::Column as C;
+    users::Entity::update_many()
+        .col_expr(C::EmailVerified, Expr::value(true))
+        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(id))
+        .exec(conn)
+        .await?;
+    users::Entity::update_many()
+        .col_expr(C::Role, Expr::value(Role::Authenticated.as_str()))
+        .filter(C::Id.eq(id))
+        .filter(C::Role.eq(Role::Anonymous.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
