@@ -84,7 +84,9 @@ fn data_error(path: &str, err: &serde_json::Error) -> FieldError {
 }
 
 fn join_path(parent: &str, field: &str) -> String {
-    if parent.is_empty() || parent == "." {
+    if parent == field || parent.ends_with(&format!(".{field}")) {
+        parent.to_owned()
+    } else if parent.is_empty() || parent == "." {
         field.to_owned()
     } else {
         format!("{parent}.{field}")
