@@ -3,8 +3,10 @@
 //! Swagger UI at `/docs` (assets bundled: works offline).
 
 use utoipa::Modify;
-use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi, Schema};
 
 /// Static parts of the document: info, tags, the security scheme.
 #[derive(utoipa::OpenApi)]
@@ -18,7 +20,7 @@ use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
             `/docs` redirects to `/docs/`.\n\n\
             Authorize with the OAuth2 password flow: the username is the email."
     ),
-    modifiers(&Security),
+    modifiers(&Security, &DocsPaths),
     tags(
         (name = "auth", description = "Token endpoint, logout"),
         (name = "registration", description = "Sign-up and email verification"),
@@ -40,5 +42,60 @@ impl Modify for Security {
                 "OAuth2 password flow at /login; send the access token as `Authorization: Bearer`.",
             )),
         );
+    }
+}
+
+/// `/openapi.json` and `/docs` are served by Swagger UI's router, not by
+/// annotated handlers; they are described here so the document is complete.
+struct DocsPaths;
+
+impl Modify for DocsPaths {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let get = |id: &str, summary: &str, content_type: &str, schema: Schema| {
+            OperationBuilder::new()
+                .tag("ops")
+                .operation_id(Some(id))
+                .summary(Some(summary))
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description(summary)
+                        .content(content_type, Content::new(Some(schema)))
+                        .build(),
+                )
+                .build()
+        };
+        let object = Schema::Object(utoipa::openapi::schema::Object::with_type(
+            utoipa::openapi::schema::Type::Object,
+        ));
+        let string = Schema::Object(utoipa::openapi::schema::Object::with_type(
+            utoipa::openapi::schema::Type::String,
+        ));
+        openapi.paths.add_path_operation(
+            "/openapi.json",
+            vec![HttpMethod::Get],
+            get(
+                "openapi",
+                "This OpenAPI 3.1 document",
+                "application/json",
+                object,
+            ),
+        );
+        let mut docs = get(
+            "docs",
+            "Interactive API docs (Swagger UI, works offline)",
+            "text/html",
+            string,
+        );
+        docs.responses.responses.insert(
+            "303".to_owned(),
+            ResponseBuilder::new()
+                .description("`/docs` redirects to `/docs/`")
+                .build()
+                .into(),
+        );
+        openapi
+            .paths
+            .add_path_operation("/docs", vec![HttpMethod::Get], docs);
     }
 }

@@ -66,7 +66,12 @@ pub fn router(state: AppState) -> Router {
     // Swagger's own routes redirect /docs to /docs/, so they stay outside
     // the trailing-slash normalisation.
     let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
-    let docs: Router = SwaggerUi::new("/docs").url("/openapi.json", api_doc).into();
+    // No validator badge: it would call an external service from the browser.
+    let docs_config = utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none");
+    let docs: Router = SwaggerUi::new("/docs")
+        .url("/openapi.json", api_doc)
+        .config(docs_config)
+        .into();
     let mut app = docs
         .fallback_service(normalized)
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -179,6 +184,17 @@ impl Application {
             hashing,
             mail_wake: Arc::clone(&mail_wake),
         };
+        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
+            let (outcome, _) =
+                users::bootstrap::ensure_admin(&db, &state.hashing, email, password, "ADMIN_EMAIL")
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {e}{}", field_detail(&e))
+                    })?;
+            if outcome == users::bootstrap::Outcome::Created {
+                tracing::info!("created the administrator named by ADMIN_EMAIL");
+            }
+        }
         let worker = Worker {
             db,
             transport,
@@ -248,6 +264,16 @@ impl Application {
             .await;
         let _ = worker.await;
         result
+    }
+}
+
+fn field_detail(err: &AppError) -> String {
+    match err {
+        AppError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!(" ({}: {})", e.field, e.message))
+            .collect(),
+        _ => String::new(),
     }
 }
 

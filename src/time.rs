@@ -22,3 +22,37 @@ pub fn after(start: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Ut
 pub fn far_future() -> DateTime<Utc> {
     DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
+
+/// A duration as people write it in an email: "24 hours", "1 hour", "15 minutes".
+pub fn describe(duration: std::time::Duration) -> String {
+    let minutes = duration.as_secs() / 60;
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if minutes == 0 {
+        plural(duration.as_secs(), "second")
+    } else if !minutes.is_multiple_of(60) {
+        plural(minutes, "minute")
+    } else {
+        plural(minutes / 60, "hour")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(describe(Duration::from_secs(86_400)), "24 hours");
+        assert_eq!(describe(Duration::from_secs(3_600)), "1 hour");
+        assert_eq!(describe(Duration::from_secs(900)), "15 minutes");
+        assert_eq!(describe(Duration::from_secs(1)), "1 second");
+    }
+
+    #[test]
+    fn far_future_caps_overflow() {
+        let start = now();
+        assert_eq!(after(start, Duration::from_secs(u64::MAX)), far_future());
+        assert!(after(start, Duration::from_secs(60)) > start);
+    }
+}

@@ -44,8 +44,14 @@ impl Transport {
         }
     }
 
-    /// Delivers one message.
-    pub async fn send(&self, id: uuid::Uuid, message: Message) -> Result<(), SendError> {
+    /// Delivers one message. `text` is its plain-text part, which the
+    /// directory transport also writes as `<id>.txt` for people to read.
+    pub async fn send(
+        &self,
+        id: uuid::Uuid,
+        message: Message,
+        text: &str,
+    ) -> Result<(), SendError> {
         match self {
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
                 if e.is_permanent() {
@@ -58,6 +64,7 @@ impl Transport {
                 let path = dir.join(format!("{id}.eml"));
                 let write = async {
                     tokio::fs::create_dir_all(dir).await?;
+                    tokio::fs::write(dir.join(format!("{id}.txt")), text).await?;
                     tokio::fs::write(&path, message.formatted()).await
                 };
                 write.await.map_err(|e| {

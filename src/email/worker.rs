@@ -65,7 +65,7 @@ impl Worker {
         };
         let result = match self.templates.render(&row.template, &row.payload) {
             Ok(rendered) => match build_message(&self.from, &row.recipient, &rendered) {
-                Ok(message) => self.transport.send(row.id, message).await,
+                Ok(message) => self.transport.send(row.id, message, &rendered.text).await,
                 Err(e) => Err(SendError::Permanent(e.to_string())),
             },
             Err(e) => Err(SendError::Permanent(e.to_string())),

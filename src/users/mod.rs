@@ -1,6 +1,7 @@
 //! Users: registration and verification, the caller's own account, and
 //! (later) staff administration and public profiles.
 
+pub mod bootstrap;
 pub mod dto;
 pub mod me;
 pub mod profile;

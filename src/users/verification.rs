@@ -122,7 +122,7 @@ pub async fn send_verification(
         json!({
             "nickname": user.nickname,
             "link": link,
-            "expires_in": humantime::format_duration(config.email_verification_ttl).to_string(),
+            "expires_in": time::describe(config.email_verification_ttl),
         }),
     )
     .await?;

@@ -1,1 +1,201 @@
-//! placeholder
+//! The self-description of the service: `/openapi.json` (snapshot), `/docs`
+//! (works offline), `/health`, `/ready`, and the conventions every route
+//! shares (problem+json 404/405, trailing slashes, security headers).
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{Backend, assert_problem, spawn_app};
+use crate::on_both_databases;
+
+const SNAPSHOT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/snapshots");
+
+/// Compares `actual` with the snapshot `name`, or rewrites it when
+/// `UPDATE_SNAPSHOTS=1` (review the diff before committing).
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = format!("{SNAPSHOT_DIR}/{name}");
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing snapshot {path}: run with UPDATE_SNAPSHOTS=1"));
+    assert!(
+        expected == actual,
+        "{name} changed; if intended, run with UPDATE_SNAPSHOTS=1 and review the diff\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+fn operations(spec: &Value) -> BTreeSet<String> {
+    spec["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("path item")
+                .keys()
+                .map(move |method| format!("{} {path}", method.to_uppercase()))
+        })
+        .collect()
+}
+
+async fn openapi_lists_every_route(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+
+    let response = app.get("/openapi.json", None).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let spec: Value = response.json().await.expect("json");
+    assert_eq!(spec["openapi"], "3.1.0");
+    let ops = operations(&spec);
+    let listing = ops.iter().cloned().collect::<Vec<_>>().join("\n") + "\n";
+    assert_snapshot("openapi_operations.txt", &listing);
+    assert_snapshot(
+        "openapi.json",
+        &(serde_json::to_string_pretty(&spec).expect("pretty") + "\n"),
+    );
+    // Every documented operation is routed (a 404 would mean docs without a route).
+    for op in &ops {
+        let (method, path) = op.split_once(' ').expect("op");
+        let path = path
+            .replace("{user_id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{token}", "x");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let status = app
+            .request(method, &path)
+            .send()
+            .await
+            .expect("request")
+            .status();
+        assert_ne!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{op} is documented but not routed"
+        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{op}");
+    }
+    // The Authorize button logs in through /login with the password flow.
+    let flow = &spec["components"]["securitySchemes"]["oauth2"]["flows"]["password"];
+    assert_eq!(flow["tokenUrl"], "/login");
+}
+
+async fn docs_load_no_external_asset(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+
+    let redirect = app.get("/docs", None).await;
+    assert_eq!(redirect.status(), StatusCode::SEE_OTHER);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+    let page = app.get("/docs/", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("html");
+
+    let mut assets = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for piece in html.split(attr).skip(1) {
+            let target = piece.split('"').next().expect("attribute value");
+            assert!(
+                !target.contains("//"),
+                "/docs references an external asset: {target}"
+            );
+            assets.push(target.trim_start_matches("./").to_owned());
+        }
+    }
+    assert!(assets.iter().any(|a| a.ends_with(".js")), "{assets:?}");
+    for asset in assets {
+        let response = app.get(&format!("/docs/{asset}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK, "/docs/{asset}");
+    }
+    let init = app
+        .get("/docs/swagger-initializer.js", None)
+        .await
+        .text()
+        .await
+        .expect("js");
+    assert!(init.contains("\"/openapi.json\""), "{init}");
+    assert!(
+        init.contains("\"validatorUrl\": \"none\""),
+        "no call to an external validator"
+    );
+}
+
+async fn health_and_ready_answer(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+
+    let health = app.get("/health", None).await;
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.json::<Value>().await.expect("json")["status"], "ok");
+    let ready = app.get("/ready/", None).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(
+        ready.json::<Value>().await.expect("json")["checks"]["database"],
+        "ok"
+    );
+}
+
+async fn unknown_routes_and_methods_are_problems(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+
+    assert_problem(app.get("/nope", None).await, StatusCode::NOT_FOUND).await;
+    let wrong_method = app
+        .request(Method::DELETE, "/register")
+        .send()
+        .await
+        .expect("request");
+    assert_problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+async fn every_response_carries_security_headers(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+
+    for path in ["/health", "/nope", "/docs/", "/openapi.json"] {
+        let response = app.get(path, None).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert!(headers.contains_key("x-request-id"), "{path}");
+        assert!(!headers.contains_key("server"), "{path}: no server banner");
+    }
+}
+
+async fn a_given_request_id_is_echoed(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+
+    let response = app
+        .request(Method::GET, "/health")
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .expect("request");
+
+    assert_eq!(response.headers()["x-request-id"], "trace-me-123");
+}
+
+on_both_databases!(
+    openapi_lists_every_route,
+    docs_load_no_external_asset,
+    health_and_ready_answer,
+    unknown_routes_and_methods_are_problems,
+    every_response_carries_security_headers,
+    a_given_request_id_is_echoed,
+);

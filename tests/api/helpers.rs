@@ -84,7 +84,10 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 /// As [`spawn_app`], after `configure` adjusts the configuration.
-pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let (database_url, pg) = match backend {
         Backend::Sqlite => (
@@ -110,7 +113,9 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
     if backend == Backend::Postgres {
         migrate(&config.database_url).await;
     }
-    let app = Application::build(config).await.expect("application builds");
+    let app = Application::build(config)
+        .await
+        .expect("application builds");
     let port = app.port();
     let address = format!("http://127.0.0.1:{port}");
     let db = app.state().db.clone();
@@ -132,8 +137,12 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
 }
 
 async fn migrate(url: &str) {
-    let db = user_management::db::connect(url).await.expect("connect to migrate");
-    user_management::db::migrate(&db).await.expect("migrations apply");
+    let db = user_management::db::connect(url)
+        .await
+        .expect("connect to migrate");
+    user_management::db::migrate(&db)
+        .await
+        .expect("migrations apply");
     db.close().await.expect("close");
 }
 
@@ -225,16 +234,16 @@ impl TestApp {
         (
             user["id"].as_str().expect("id").to_owned(),
             tokens["access_token"].as_str().expect("access").to_owned(),
-            tokens["refresh_token"].as_str().expect("refresh").to_owned(),
+            tokens["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
         )
     }
 
     /// Runs one SQL statement (test arrangement only).
     pub async fn execute(&self, sql: &str) {
-        self.db
-            .execute_unprepared(sql)
-            .await
-            .expect("sql");
+        self.db.execute_unprepared(sql).await.expect("sql");
     }
 }
 
@@ -266,7 +275,10 @@ pub async fn assert_problem(response: Response, status: StatusCode) -> Value {
     assert_eq!(content_type, "application/problem+json");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["status"], status.as_u16());
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "detail: {body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "detail: {body}"
+    );
     body
 }
 
@@ -342,25 +354,43 @@ fn throwaway_cluster() -> Result<String, String> {
         listener.local_addr().map_err(|e| e.to_string())?.port()
     };
     let ok = |cmd: &mut std::process::Command| {
-        cmd.output()
-            .map_err(|e| e.to_string())
-            .and_then(|o| if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).into_owned()) })
+        cmd.output().map_err(|e| e.to_string()).and_then(|o| {
+            if o.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&o.stderr).into_owned())
+            }
+        })
     };
-    ok(std::process::Command::new(&initdb).args(["-D"]).arg(&dir).args(["-U", "postgres", "--auth=trust", "-E", "UTF8"]))?;
+    ok(std::process::Command::new(&initdb)
+        .args(["-D"])
+        .arg(&dir)
+        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"]))?;
     ok(std::process::Command::new(&pg_ctl)
         .arg("-D")
         .arg(&dir)
         .arg("-o")
-        .arg(format!("-p {port} -k {} -c listen_addresses=127.0.0.1", dir.display()))
+        .arg(format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1",
+            dir.display()
+        ))
         .args(["-w", "start", "-l"])
         .arg(dir.join("log")))?;
     Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
 }
 
 impl PgDatabase {
+    /// A new, empty database (`None` when PostgreSQL is unavailable outside CI).
+    pub async fn create_empty() -> Option<PgDatabase> {
+        Self::create().await
+    }
+
     async fn create() -> Option<PgDatabase> {
         let Some(server) = pg_server() else {
-            assert!(!in_ci(), "CI=true but PostgreSQL is unavailable: set TEST_DATABASE_URL");
+            assert!(
+                !in_ci(),
+                "CI=true but PostgreSQL is unavailable: set TEST_DATABASE_URL"
+            );
             return None;
         };
         let name = format!("um_test_{}", uuid::Uuid::new_v4().simple());
@@ -400,7 +430,10 @@ impl Drop for PgDatabase {
         let name = self.name.clone();
         // The test's runtime is going away; drop the database from a thread of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             runtime.block_on(async move {
@@ -413,4 +446,40 @@ impl Drop for PgDatabase {
         })
         .join();
     }
+}
+
+// ------------------------------------------------------------ more helpers
+
+impl TestApp {
+    /// Registers and verifies `email` without logging in; returns the user id.
+    pub async fn verified_account(&self, email: &str) -> String {
+        let response = self.register(email, json!({})).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "register {email}");
+        let user: Value = response.json().await.expect("json");
+        let link = self.verification_link(email).await;
+        let verified = self.get(&path_of(&link), None).await;
+        assert_eq!(verified.status(), StatusCode::OK, "verify {email}");
+        user["id"].as_str().expect("id").to_owned()
+    }
+
+    /// The stored row of user `id` (for assertions the API does not expose).
+    pub async fn user_row(&self, id: &str) -> user_management::db::entities::users::Model {
+        use sea_orm::EntityTrait;
+        let id = uuid::Uuid::parse_str(id).expect("user id");
+        user_management::db::entities::users::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .expect("query users")
+            .expect("user row exists")
+    }
+}
+
+/// The payload of a JWT, decoded without checking the signature.
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON payload")
 }

@@ -8,4 +8,5 @@ mod docs;
 mod login;
 mod me;
 mod registration;
+mod startup;
 mod verification;
