@@ -128,8 +128,8 @@ fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn smtp_urls_parse() {
+    #[tokio::test]
+    async fn smtp_urls_parse() {
         assert!(smtp_from_url("smtp://127.0.0.1:2525?tls=none").is_ok());
         assert!(smtp_from_url("smtp://user:p%40ss@mail:587?tls=starttls").is_ok());
         assert!(smtp_from_url("smtps://mail").is_ok());
