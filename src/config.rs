@@ -103,6 +103,11 @@ pub struct Config {
     #[arg(long, env = "AUTH_RATE_LIMIT", default_value_t = 30)]
     pub auth_rate_limit: u32,
 
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose
+    /// `X-Forwarded-For` is believed; none by default (the socket peer is the client).
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
     /// Largest accepted profile picture upload, in bytes.
     #[arg(long, env = "AVATAR_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub avatar_max_bytes: usize,
@@ -220,6 +225,9 @@ impl Config {
                      generate one with `openssl rand -base64 48`"
                 ),
             ));
+        }
+        if let Err(e) = crate::ratelimit::TrustedProxies::parse(&self.trusted_proxies) {
+            return Err(invalid("TRUSTED_PROXIES", e));
         }
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(invalid(

@@ -145,6 +145,10 @@ pub fn problem_response(
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            Self::RateLimited(wait) => Some(*wait),
+            _ => None,
+        };
         let mut response = match self {
             Self::Validation(errors) => problem_response(
                 status,
@@ -160,6 +164,11 @@ impl IntoResponse for AppError {
             }
             other => problem_response(status, other.to_string(), None),
         };
+        if let Some(wait) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
         match status {
             StatusCode::UNAUTHORIZED => {
                 response

@@ -128,19 +128,26 @@ impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
     }
 }
 
-/// The client's address: the socket peer. (Behind a proxy every client
-/// shares the proxy's address; see the deployment guide.)
+/// The client's address: the socket peer, or the `X-Forwarded-For` client
+/// when the peer is a trusted proxy (`TRUSTED_PROXIES`).
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    S: Send + Sync,
+    crate::ratelimit::TrustedProxies: axum::extract::FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRef;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let proxies = crate::ratelimit::TrustedProxies::from_ref(state);
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|info| info.0.ip()),
+            peer.map(|peer| proxies.client_of(peer, &parts.headers)),
         ))
     }
 }

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod migrations;
 pub mod openapi;
 pub mod ops;
+pub mod ratelimit;
 pub mod shutdown;
 pub mod startup;
 pub mod state;

@@ -34,13 +34,25 @@ use crate::{auth, db, openapi, ops, users};
 
 /// Longest time a request may take before it is answered 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The docs page: own scripts and styles only (Swagger UI sets inline
+/// styles), no framing, requests only to this service.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 /// Largest JSON or form body.
 const BODY_LIMIT: usize = 64 * 1024;
 
 /// The API routes and their OpenAPI document.
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let limited = OpenApiRouter::new()
+        .merge(auth::limited_router())
+        .merge(users::limited_router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::limit,
+        ));
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(ops::router())
+        .merge(limited)
         .merge(auth::router())
         .merge(users::router())
         .split_for_parts();
@@ -54,6 +66,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             )
         })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state);
     (router, api)
 }
@@ -65,13 +78,23 @@ pub fn router(state: AppState) -> Router {
     let (api_router, api_doc) = api(state);
     // Swagger's own routes redirect /docs to /docs/, so they stay outside
     // the trailing-slash normalisation.
+    // JSON answers load nothing; the docs page loads only its own bundled assets.
+    let api_router = api_router.layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    ));
     let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
     // No validator badge: it would call an external service from the browser.
     let docs_config = utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none");
-    let docs: Router = SwaggerUi::new("/docs")
-        .url("/openapi.json", api_doc)
-        .config(docs_config)
-        .into();
+    let docs: Router = Router::from(
+        SwaggerUi::new("/docs")
+            .url("/openapi.json", api_doc)
+            .config(docs_config),
+    )
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    ));
     let mut app = docs
         .fallback_service(normalized)
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -95,17 +118,22 @@ pub fn router(state: AppState) -> Router {
         REQUEST_TIMEOUT,
     ))
     .layer(PropagateRequestIdLayer::new(request_id.clone()))
-    .layer(TraceLayer::new_for_http().make_span_with(
-        |request: &axum::http::Request<axum::body::Body>| {
-            let id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-        },
-    ))
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The span of one request. It names the matched route template, never the
+/// raw path: paths can carry tokens (`/verify-email/{user_id}/{token}`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), route, request_id = %id)
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {
@@ -183,6 +211,9 @@ impl Application {
             jwt,
             hashing,
             mail_wake: Arc::clone(&mail_wake),
+            trusted_proxies: crate::ratelimit::TrustedProxies::parse(&config.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?,
+            auth_rate_limit: crate::ratelimit::AuthRateLimit::new(config.auth_rate_limit),
         };
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let (outcome, _) =
@@ -201,6 +232,10 @@ impl Application {
             templates,
             from: config.mail_from.clone(),
             wake: mail_wake,
+            composer: Arc::new(users::recovery::Composer {
+                db: state.db.clone(),
+                config: Arc::clone(&config),
+            }),
         };
         Ok(Self {
             router: router(state.clone()),
@@ -254,6 +289,7 @@ impl Application {
     /// Serves until `shutdown` fires, then lets in-flight requests and the
     /// message in hand of the mail worker finish.
     pub async fn serve(self, shutdown: Shutdown) -> std::io::Result<()> {
+        self.state.auth_rate_limit.spawn_janitor();
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
         let mut server_shutdown = shutdown.clone();
         let service = self

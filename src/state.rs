@@ -9,6 +9,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHashing;
 use crate::config::Config;
 use crate::db::Db;
+use crate::ratelimit::{AuthRateLimit, TrustedProxies};
 
 /// Cloned into every request; everything inside is cheap to clone.
 #[derive(Clone)]
@@ -23,6 +24,10 @@ pub struct AppState {
     pub hashing: PasswordHashing,
     /// Wakes the mail worker after a transaction queued mail.
     pub mail_wake: Arc<Notify>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// The authentication endpoints' rate limit.
+    pub auth_rate_limit: AuthRateLimit,
 }
 
 impl AppState {
@@ -41,5 +46,17 @@ impl FromRef<AppState> for Db {
 impl FromRef<AppState> for JwtKeys {
     fn from_ref(state: &AppState) -> Self {
         state.jwt.clone()
+    }
+}
+
+impl FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> Self {
+        state.trusted_proxies.clone()
+    }
+}
+
+impl FromRef<AppState> for AuthRateLimit {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth_rate_limit.clone()
     }
 }

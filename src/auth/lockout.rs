@@ -24,7 +24,7 @@ pub enum FailureOutcome {
 }
 
 /// Counts a failure; the attempt that reaches the limit locks the account,
-/// writes the audit event and queues the "account locked" email, all in
+/// revokes its sessions, writes the audit event and queues the "account locked" email, all in
 /// one transaction.
 pub async fn record_failure(
     state: &AppState,
@@ -63,6 +63,7 @@ pub async fn record_failure(
         tx.commit().await?;
         return Ok(FailureOutcome::Counted);
     }
+    super::sessions::revoke_all(&tx, user.id, None).await?;
     audit::record(
         &tx,
         None,

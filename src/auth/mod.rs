@@ -8,6 +8,7 @@ pub mod login;
 pub mod logout;
 pub mod oauth_error;
 pub mod password;
+pub mod session_routes;
 pub mod sessions;
 pub mod tokens;
 
@@ -15,10 +16,17 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
-/// Routes of `/login`, `/token` and `/logout`.
-pub fn router() -> OpenApiRouter<AppState> {
+/// The token endpoint (`/login`, `/token`): rate limited per client.
+pub fn limited_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login::login))
         .routes(routes!(login::token))
+}
+
+/// `/logout` and the caller's sessions.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(logout::logout))
+        .routes(routes!(session_routes::list_sessions))
+        .routes(routes!(session_routes::revoke_session))
 }

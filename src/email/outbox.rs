@@ -29,6 +29,11 @@ pub enum MailKind {
     ProfessionalStatus,
     /// An operator's test message.
     Test,
+    /// "Send a reset link to this address, if it has an account": composed
+    /// at delivery, so the request itself does the same work either way.
+    PasswordResetRequest,
+    /// "Send a new verification link to this address, if it needs one".
+    VerifyEmailRequest,
 }
 
 impl MailKind {
@@ -41,6 +46,8 @@ impl MailKind {
             MailKind::RoleChanged => "role_changed",
             MailKind::ProfessionalStatus => "professional_status",
             MailKind::Test => "test",
+            MailKind::PasswordResetRequest => "password_reset_request",
+            MailKind::VerifyEmailRequest => "verify_email_request",
         }
     }
 }
@@ -165,5 +172,12 @@ pub async fn mark_failed(
         None => update.col_expr(C::FailedAt, Expr::value(now)),
     };
     update.filter(C::Id.eq(row.id)).exec(db).await?;
+    Ok(())
+}
+
+/// Removes a message that turned out to have no one to go to (a deferred
+/// request for an address without an eligible account).
+pub async fn discard(db: &Db, row: &email_outbox::Model) -> Result<(), DbErr> {
+    email_outbox::Entity::delete_by_id(row.id).exec(db).await?;
     Ok(())
 }

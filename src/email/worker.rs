@@ -10,13 +10,47 @@ use tokio::sync::Notify;
 use super::outbox;
 use super::templates::{Templates, build_message};
 use super::transport::{SendError, Transport};
-use crate::db::Db;
+use crate::db::{Db, entities::email_outbox};
 
 /// Attempts before a message is given up and kept as failed.
 pub const MAX_ATTEMPTS: i32 = 8;
 
 /// How often the worker looks for due messages when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A message ready to render: recipient, template and its variables.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    /// The recipient address.
+    pub to: String,
+    /// The template name.
+    pub template: String,
+    /// The template variables.
+    pub payload: serde_json::Value,
+}
+
+/// Turns an outbox row into a message. Most rows carry their message
+/// already; deferred requests (`*_request`) are resolved here, at delivery,
+/// which may find nobody to send to (`None`).
+#[async_trait::async_trait]
+pub trait Compose: Send + Sync {
+    /// Composes the message of `row`.
+    async fn compose(&self, row: &email_outbox::Model) -> Result<Option<Composed>, sea_orm::DbErr>;
+}
+
+/// Every row as it is: no deferred requests.
+pub struct AsQueued;
+
+#[async_trait::async_trait]
+impl Compose for AsQueued {
+    async fn compose(&self, row: &email_outbox::Model) -> Result<Option<Composed>, sea_orm::DbErr> {
+        Ok(Some(Composed {
+            to: row.recipient.clone(),
+            template: row.template.clone(),
+            payload: row.payload.clone(),
+        }))
+    }
+}
 
 /// Everything the worker needs.
 pub struct Worker {
@@ -30,6 +64,8 @@ pub struct Worker {
     pub from: String,
     /// Woken when a transaction queued mail.
     pub wake: Arc<Notify>,
+    /// Resolves rows into messages.
+    pub composer: Arc<dyn Compose>,
 }
 
 /// Delay before attempt `attempts + 1`: 5 s, 10 s, 20 s, … capped at one hour.
@@ -63,8 +99,13 @@ impl Worker {
         let Some(row) = outbox::claim_next(&self.db).await? else {
             return Ok(false);
         };
-        let result = match self.templates.render(&row.template, &row.payload) {
-            Ok(rendered) => match build_message(&self.from, &row.recipient, &rendered) {
+        let Some(message) = self.composer.compose(&row).await? else {
+            tracing::debug!(mail_id = %row.id, "deferred mail request has no recipient; discarded");
+            outbox::discard(&self.db, &row).await?;
+            return Ok(true);
+        };
+        let result = match self.templates.render(&message.template, &message.payload) {
+            Ok(rendered) => match build_message(&self.from, &message.to, &rendered) {
                 Ok(message) => self.transport.send(row.id, message, &rendered.text).await,
                 Err(e) => Err(SendError::Permanent(e.to_string())),
             },

@@ -14,6 +14,7 @@ use crate::domain::email::Email;
 use crate::domain::nickname::Nickname;
 use crate::domain::password::Password;
 use crate::domain::role::Role;
+use crate::email::MailKind;
 use crate::error::{AppError, Problem, Result};
 use crate::extract::Json;
 use crate::state::AppState;
@@ -103,7 +104,7 @@ async fn insert_with_nickname(
         .await;
         match inserted {
             Ok(user) => {
-                verification::send_verification(&tx, &state.config, &user).await?;
+                verification::queue_verification(&tx, &user).await?;
                 tx.commit().await?;
                 return Ok(user);
             }
@@ -168,20 +169,7 @@ pub async fn resend_verification(
     State(state): State<AppState>,
     Json(request): Json<ResendRequest>,
 ) -> Result<(StatusCode, axum::Json<MessageResponse>)> {
-    let email =
-        Email::parse(&request.email).map_err(|e| AppError::field("email", e.to_string()))?;
-    let tx = db::begin(&state.db).await?;
-    let queued = match repo::find_by_email(&tx, &email).await? {
-        Some(user) if !user.email_verified => {
-            verification::send_verification(&tx, &state.config, &user).await?;
-            true
-        }
-        _ => false,
-    };
-    tx.commit().await?;
-    if queued {
-        state.mail_queued();
-    }
+    super::recovery::queue_request(&state, &request.email, MailKind::VerifyEmailRequest).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(MessageResponse {

@@ -161,3 +161,42 @@ pub async fn mark_email_verified(conn: &impl ConnectionTrait, id: Uuid) -> Resul
         .await?;
     Ok(())
 }
+
+/// After a password reset: the new hash, unlocked, count reset, email
+/// confirmed (the emailed link proved it) and ANONYMOUS raised to AUTHENTICATED.
+pub async fn set_password_after_reset(
+    conn: &impl ConnectionTrait,
+    user: &users::Model,
+    password_hash: String,
+) -> Result<(), DbErr> {
+    use users::Column as C;
+    users::Entity::update_many()
+        .col_expr(C::PasswordHash, Expr::value(password_hash))
+        .col_expr(C::IsLocked, Expr::value(false))
+        .col_expr(
+            C::LockedUntil,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(C::FailedLoginAttempts, Expr::value(0))
+        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(user.id))
+        .exec(conn)
+        .await?;
+    mark_email_verified(conn, user.id).await
+}
+
+/// Stores a new password hash.
+pub async fn set_password(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    password_hash: String,
+) -> Result<(), DbErr> {
+    use users::Column as C;
+    users::Entity::update_many()
+        .col_expr(C::PasswordHash, Expr::value(password_hash))
+        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

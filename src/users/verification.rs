@@ -13,6 +13,7 @@ use crate::db::{
     self, Db,
     entities::{one_time_tokens, users},
 };
+use crate::email::worker::Composed;
 use crate::email::{self, MailKind};
 use crate::error::{AppError, Result};
 use crate::time;
@@ -101,12 +102,13 @@ pub async fn consume_token(
     Ok((used.rows_affected == 1).then_some(row.user_id))
 }
 
-/// Issues a verification link for `user` and queues the email carrying it.
-pub async fn send_verification(
+/// Issues a verification link for `user` and composes the email carrying
+/// it (called by the mail worker at delivery, so no token waits in the outbox).
+pub async fn verification_message(
     conn: &impl ConnectionTrait,
     config: &Config,
     user: &users::Model,
-) -> Result<(), DbErr> {
+) -> Result<Composed, DbErr> {
     let token = issue_token(
         conn,
         user.id,
@@ -114,16 +116,27 @@ pub async fn send_verification(
         config.email_verification_ttl,
     )
     .await?;
-    let link = format!("{}/verify-email/{}/{}", config.base_url(), user.id, token);
-    email::enqueue(
-        conn,
-        &user.email,
-        MailKind::VerifyEmail,
-        json!({
+    Ok(Composed {
+        to: user.email.clone(),
+        template: MailKind::VerifyEmail.template().to_owned(),
+        payload: json!({
             "nickname": user.nickname,
-            "link": link,
+            "link": format!("{}/verify-email/{}/{}", config.base_url(), user.id, token),
             "expires_in": time::describe(config.email_verification_ttl),
         }),
+    })
+}
+
+/// Queues the verification email of `user` (composed at delivery).
+pub async fn queue_verification(
+    conn: &impl ConnectionTrait,
+    user: &users::Model,
+) -> Result<(), DbErr> {
+    email::enqueue(
+        conn,
+        &user.email_norm,
+        MailKind::VerifyEmailRequest,
+        json!({}),
     )
     .await?;
     Ok(())

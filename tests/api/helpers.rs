@@ -60,6 +60,8 @@ pub struct TestApp {
     pub smtp: SmtpSink,
     /// Which database this is.
     pub backend: Backend,
+    /// The configuration it runs with.
+    pub config: Config,
     trigger: Trigger,
     _data_dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
@@ -130,10 +132,38 @@ pub async fn spawn_app_with(
         db,
         smtp,
         backend,
+        config,
         trigger,
         _data_dir: data_dir,
         _pg: pg,
     })
+}
+
+/// A second instance of the service on the same database and SMTP sink
+/// (another port), as a load balancer would run it. Dropped with its handle.
+pub struct Sibling {
+    /// `http://127.0.0.1:PORT` of the second instance.
+    pub address: String,
+    trigger: Trigger,
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        self.trigger.fire();
+    }
+}
+
+impl TestApp {
+    /// Starts another instance on this app's database.
+    pub async fn sibling(&self) -> Sibling {
+        let app = Application::build(self.config.clone())
+            .await
+            .expect("second instance builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (trigger, shutdown) = shutdown::channel();
+        tokio::spawn(app.serve(shutdown));
+        Sibling { address, trigger }
+    }
 }
 
 async fn migrate(url: &str) {

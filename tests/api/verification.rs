@@ -44,7 +44,6 @@ async fn me_after_login(app: &TestApp, email: &str) -> Value {
 async fn queued_mails_to(app: &TestApp, recipient: &str) -> u64 {
     email_outbox::Entity::find()
         .filter(email_outbox::Column::Recipient.eq(recipient))
-        .filter(email_outbox::Column::Template.eq("verify_email"))
         .count(&app.db)
         .await
         .expect("count outbox")
@@ -250,6 +249,11 @@ async fn resend_answers_alike_and_mails_only_the_unverified(backend: Backend) {
         body["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{body}"
     );
+    app.smtp.wait_for(3, MAIL_TIMEOUT).await;
+    assert_eq!(delivered_to(&app, "pending@example.com"), 2);
+    assert_eq!(delivered_to(&app, "done@example.com"), 1);
+    // Requests are resolved in order, so by now the earlier two are done:
+    // nothing is kept for an address without an account.
     assert_eq!(queued_mails_to(&app, "nobody@example.com").await, 0);
     assert_eq!(
         queued_mails_to(&app, "done@example.com").await,
@@ -261,9 +265,6 @@ async fn resend_answers_alike_and_mails_only_the_unverified(backend: Backend) {
         2,
         "a new verification mail"
     );
-    app.smtp.wait_for(3, MAIL_TIMEOUT).await;
-    assert_eq!(delivered_to(&app, "pending@example.com"), 2);
-    assert_eq!(delivered_to(&app, "done@example.com"), 1);
     assert_eq!(delivered_to(&app, "nobody@example.com"), 0);
 }
 
