@@ -115,7 +115,7 @@ pub async fn spawn_app_with(
     if backend == Backend::Postgres {
         migrate(&config.database_url).await;
     }
-    let app = Application::build(config)
+    let app = Application::build(config.clone())
         .await
         .expect("application builds");
     let port = app.port();
