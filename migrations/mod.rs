@@ -9,6 +9,7 @@ mod m20261125_000002_create_sessions;
 mod m20261125_000003_create_one_time_tokens;
 mod m20261125_000004_create_audit_events;
 mod m20261125_000005_create_email_outbox;
+mod m20261125_000006_add_user_search_indexes;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_one_time_tokens::Migration),
             Box::new(m20261125_000004_create_audit_events::Migration),
             Box::new(m20261125_000005_create_email_outbox::Migration),
+            Box::new(m20261125_000006_add_user_search_indexes::Migration),
         ]
     }
 }

@@ -25,6 +25,10 @@ use utoipa::openapi::{Content, OpenApi, Schema};
         (name = "auth", description = "Token endpoint, logout"),
         (name = "registration", description = "Sign-up and email verification"),
         (name = "me", description = "The caller's own account"),
+        (name = "password", description = "Password reset"),
+        (name = "users", description = "Staff administration of users (MANAGER, ADMIN)"),
+        (name = "profiles", description = "Public profiles"),
+        (name = "audit", description = "The audit trail (ADMIN)"),
         (name = "ops", description = "Health and readiness"),
     )
 )]

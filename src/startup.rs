@@ -55,6 +55,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(limited)
         .merge(auth::router())
         .merge(users::router())
+        .merge(crate::audit::router())
         .split_for_parts();
     let router = router
         .fallback(|| async { AppError::NotFound("no such resource".into()) })

@@ -1,6 +1,8 @@
 //! The audit trail: events are written inside the caller's transaction, so
 //! an audited change and its event commit or roll back together.
 
+pub mod routes;
+
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
@@ -63,4 +65,10 @@ pub async fn record(
         .exec_without_returning(conn)
         .await?;
     Ok(())
+}
+
+/// `GET /audit-events`.
+pub fn router() -> utoipa_axum::router::OpenApiRouter<crate::state::AppState> {
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(routes::list_audit_events))
 }

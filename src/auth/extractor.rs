@@ -75,3 +75,52 @@ where
         })
     }
 }
+
+/// A caller with at least MANAGER role; anyone else gets 403.
+#[derive(Debug, Clone)]
+pub struct Staff(pub AuthUser);
+
+/// A caller with the ADMIN role; anyone else gets 403.
+#[derive(Debug, Clone)]
+pub struct Admin(pub AuthUser);
+
+async fn with_role<S>(parts: &mut Parts, state: &S, least: Role) -> Result<AuthUser, AppError>
+where
+    S: Send + Sync,
+    Db: FromRef<S>,
+    JwtKeys: FromRef<S>,
+{
+    let user = AuthUser::from_request_parts(parts, state).await?;
+    if user.role < least {
+        return Err(AppError::Forbidden(format!(
+            "this action needs the {least} role or higher"
+        )));
+    }
+    Ok(user)
+}
+
+impl<S> FromRequestParts<S> for Staff
+where
+    S: Send + Sync,
+    Db: FromRef<S>,
+    JwtKeys: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        with_role(parts, state, Role::Manager).await.map(Staff)
+    }
+}
+
+impl<S> FromRequestParts<S> for Admin
+where
+    S: Send + Sync,
+    Db: FromRef<S>,
+    JwtKeys: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        with_role(parts, state, Role::Admin).await.map(Admin)
+    }
+}

@@ -68,6 +68,13 @@ pub enum Viewer {
     Registrant,
     /// The user themself.
     Owner,
+    /// A MANAGER or ADMIN looking at a user through `/users`.
+    Staff {
+        /// The viewer's role.
+        role: Role,
+        /// Whether the viewer is the user.
+        is_self: bool,
+    },
 }
 
 impl UserResponse {
@@ -94,6 +101,7 @@ impl UserResponse {
                     &format!("/profiles/{}", user.nickname),
                 ),
             ],
+            Viewer::Staff { role, is_self } => staff_links(&user, role, is_self, base),
         };
         Self {
             id: user.id,
@@ -116,6 +124,39 @@ impl UserResponse {
             links,
         }
     }
+}
+
+/// The links a staff member gets: only actions the permission table allows them.
+fn staff_links(user: &users::Model, viewer: Role, is_self: bool, base: &str) -> Vec<Link> {
+    use super::permissions::{Act, may};
+    let target: Role = user.role.parse().unwrap_or(Role::Anonymous);
+    let path = format!("/users/{}", user.id);
+    let link = |rel, method, suffix: &str| Link {
+        rel,
+        href: format!("{base}{path}{suffix}"),
+        method,
+    };
+    let mut links = vec![link("self", "GET", "")];
+    if may(viewer, Act::Update, target, is_self) {
+        links.push(link("update", "PATCH", ""));
+    }
+    if may(viewer, Act::Delete, target, is_self) {
+        links.push(link("delete", "DELETE", ""));
+    }
+    if may(viewer, Act::Lock, target, is_self) {
+        if user.is_locked {
+            links.push(link("unlock", "POST", "/unlock"));
+        } else {
+            links.push(link("lock", "POST", "/lock"));
+        }
+    }
+    if may(viewer, Act::ChangeRole, target, is_self) {
+        links.push(link("role", "PUT", "/role"));
+    }
+    if may(viewer, Act::SetProfessional, target, is_self) {
+        links.push(link("professional", "PUT", "/professional"));
+    }
+    links
 }
 
 /// `POST /register`.
@@ -146,6 +187,21 @@ pub struct RegisterRequest {
 }
 
 impl RegisterRequest {
+    /// A request with only email and password.
+    pub fn new(email: &str, password: &str) -> Self {
+        Self {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            nickname: None,
+            first_name: None,
+            last_name: None,
+            bio: None,
+            profile_picture_url: None,
+            linkedin_profile_url: None,
+            github_profile_url: None,
+        }
+    }
+
     /// The profile part of the request.
     pub fn raw_profile(&self) -> RawProfile {
         let some = |v: &Option<String>| v.clone().map(Some);
@@ -223,4 +279,158 @@ pub struct ResendRequest {
 pub struct MessageResponse {
     /// What happened.
     pub message: String,
+}
+
+/// `POST /users`: a registration made by staff, with an optional role.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Email address; unique, case-insensitively.
+    pub email: String,
+    /// Initial password (same policy as registration).
+    #[schema(format = Password)]
+    pub password: String,
+    /// Role (default AUTHENTICATED; a MANAGER may give at most AUTHENTICATED).
+    pub role: Option<Role>,
+    /// Nickname; generated when omitted.
+    pub nickname: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Bio.
+    pub bio: Option<String>,
+    /// Picture URL.
+    pub profile_picture_url: Option<String>,
+    /// LinkedIn URL.
+    pub linkedin_profile_url: Option<String>,
+    /// GitHub URL.
+    pub github_profile_url: Option<String>,
+}
+
+impl CreateUserRequest {
+    /// The role asked for, and the rest as a registration.
+    pub fn split(self) -> (Option<Role>, RegisterRequest) {
+        (
+            self.role,
+            RegisterRequest {
+                email: self.email,
+                password: self.password,
+                nickname: self.nickname,
+                first_name: self.first_name,
+                last_name: self.last_name,
+                bio: self.bio,
+                profile_picture_url: self.profile_picture_url,
+                linkedin_profile_url: self.linkedin_profile_url,
+                github_profile_url: self.github_profile_url,
+            },
+        )
+    }
+}
+
+/// `PATCH`/`PUT /users/{id}`: profile fields and email; `null` clears an
+/// optional field. Role, lock and professional status have their own endpoints.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StaffUpdateRequest {
+    /// New email (unique, case-insensitively).
+    pub email: Option<String>,
+    /// New nickname.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub nickname: Patch<String>,
+    /// First name.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub first_name: Patch<String>,
+    /// Last name.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub last_name: Patch<String>,
+    /// Bio.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub bio: Patch<String>,
+    /// Picture URL.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub profile_picture_url: Patch<String>,
+    /// LinkedIn URL.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub linkedin_profile_url: Patch<String>,
+    /// GitHub URL.
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub github_profile_url: Patch<String>,
+}
+
+impl StaffUpdateRequest {
+    /// The new email, and the profile part.
+    pub fn split(self) -> (Option<String>, RawProfile) {
+        (
+            self.email,
+            RawProfile {
+                nickname: self.nickname,
+                first_name: self.first_name,
+                last_name: self.last_name,
+                bio: self.bio,
+                profile_picture_url: self.profile_picture_url,
+                linkedin_profile_url: self.linkedin_profile_url,
+                github_profile_url: self.github_profile_url,
+            },
+        )
+    }
+}
+
+/// `PUT /users/{id}/role`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    /// The new role.
+    pub role: Role,
+}
+
+/// `PUT /users/{id}/professional`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfessionalRequest {
+    /// Whether the user is a professional.
+    pub is_professional: bool,
+}
+
+/// A public profile: no email, no account state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicProfile {
+    /// Nickname.
+    pub nickname: String,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Bio.
+    pub bio: Option<String>,
+    /// Picture URL.
+    pub profile_picture_url: Option<String>,
+    /// LinkedIn profile.
+    pub linkedin_profile_url: Option<String>,
+    /// GitHub profile.
+    pub github_profile_url: Option<String>,
+    /// Professional status.
+    pub is_professional: bool,
+}
+
+impl From<users::Model> for PublicProfile {
+    fn from(u: users::Model) -> Self {
+        Self {
+            nickname: u.nickname,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            bio: u.bio,
+            profile_picture_url: u.profile_picture_url,
+            linkedin_profile_url: u.linkedin_profile_url,
+            github_profile_url: u.github_profile_url,
+            is_professional: u.is_professional,
+        }
+    }
 }

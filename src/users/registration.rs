@@ -9,7 +9,9 @@ use super::dto::{MessageResponse, RegisterRequest, ResendRequest, UserResponse, 
 use super::profile::{Errors, ProfileChanges};
 use super::repo::{self, NewUser};
 use super::verification;
-use crate::db::{self, entities::users};
+use crate::audit::{self, Action};
+use crate::auth::password::PasswordHashing;
+use crate::db::{self, Db, entities::users};
 use crate::domain::email::Email;
 use crate::domain::nickname::Nickname;
 use crate::domain::password::Password;
@@ -18,6 +20,8 @@ use crate::email::MailKind;
 use crate::error::{AppError, Problem, Result};
 use crate::extract::Json;
 use crate::state::AppState;
+use serde_json::json;
+use uuid::Uuid;
 
 /// Registers an account (role ANONYMOUS) and sends the verification email.
 #[utoipa::path(
@@ -40,14 +44,40 @@ pub async fn register(
     State(state): State<AppState>,
     Json(request): Json<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<UserResponse>)> {
-    let user = register_user(&state, request).await?;
+    let user = create_account(&state.db, &state.hashing, request, Origin::SelfRegistered).await?;
+    state.mail_queued();
     let body = UserResponse::new(user, Viewer::Registrant, state.config.base_url());
     Ok((StatusCode::CREATED, axum::Json(body)))
 }
 
-/// Validates, hashes and stores a new account, with its verification email
-/// queued in the same transaction.
-pub async fn register_user(state: &AppState, request: RegisterRequest) -> Result<users::Model> {
+/// How a new account comes to be, which decides its role, whether its
+/// email counts as verified, and what is recorded.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin {
+    /// `POST /register`: ANONYMOUS, unverified, a verification email queued.
+    SelfRegistered,
+    /// `POST /users` by staff: created verified with `role`, audited.
+    Staff {
+        /// Who created it.
+        actor: Uuid,
+        /// Its role.
+        role: Role,
+    },
+    /// `ADMIN_EMAIL` or `create-admin`: a verified ADMIN, audited.
+    Bootstrap {
+        /// What created it, for the audit trail.
+        via: &'static str,
+    },
+}
+
+/// Validates, hashes and stores a new account; its verification email or
+/// audit event is written in the same transaction.
+pub async fn create_account(
+    db: &Db,
+    hashing: &PasswordHashing,
+    request: RegisterRequest,
+    origin: Origin,
+) -> Result<users::Model> {
     let mut errors = Errors::default();
     let email = errors.check("email", Email::parse(&request.email));
     let profile = request.raw_profile().parse(&mut errors);
@@ -65,46 +95,71 @@ pub async fn register_user(state: &AppState, request: RegisterRequest) -> Result
             "validated fields missing"
         )));
     };
-    if repo::find_by_email(&state.db, &email).await?.is_some() {
+    if repo::find_by_email(db, &email).await?.is_some() {
         return Err(AppError::Conflict(
             "an account with this email already exists".into(),
         ));
     }
-    let hash = state
-        .hashing
+    let hash = hashing
         .hash(SecretString::from(password.expose().to_owned()))
         .await?;
-    let user = insert_with_nickname(state, email, hash, profile).await?;
-    state.mail_queued();
-    Ok(user)
+    insert_with_nickname(db, email, hash, profile, origin).await
 }
 
 /// Inserts the user; a generated nickname that collides is generated again.
 async fn insert_with_nickname(
-    state: &AppState,
+    db: &Db,
     email: Email,
     password_hash: String,
     profile: ProfileChanges,
+    origin: Origin,
 ) -> Result<users::Model> {
+    let (role, email_verified) = match origin {
+        Origin::SelfRegistered => (Role::Anonymous, false),
+        Origin::Staff { role, .. } => (role, true),
+        Origin::Bootstrap { .. } => (Role::Admin, true),
+    };
     let chosen = profile.nickname.clone();
     for _ in 0..8 {
         let nickname = chosen.clone().unwrap_or_else(Nickname::generate);
-        let tx = db::begin(&state.db).await?;
+        let tx = db::begin(db).await?;
         let inserted = repo::insert(
             &tx,
             NewUser {
                 email: email.clone(),
                 nickname,
                 password_hash: password_hash.clone(),
-                role: Role::Anonymous,
-                email_verified: false,
+                role,
+                email_verified,
                 profile: profile.clone(),
             },
         )
         .await;
         match inserted {
             Ok(user) => {
-                verification::queue_verification(&tx, &user).await?;
+                match origin {
+                    Origin::SelfRegistered => verification::queue_verification(&tx, &user).await?,
+                    Origin::Staff { actor, role } => {
+                        audit::record(
+                            &tx,
+                            Some(actor),
+                            Some(user.id),
+                            Action::UserCreated,
+                            json!({ "role": role }),
+                        )
+                        .await?;
+                    }
+                    Origin::Bootstrap { via } => {
+                        audit::record(
+                            &tx,
+                            None,
+                            Some(user.id),
+                            Action::UserCreated,
+                            json!({ "role": Role::Admin, "via": via }),
+                        )
+                        .await?;
+                    }
+                }
                 tx.commit().await?;
                 return Ok(user);
             }

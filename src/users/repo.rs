@@ -200,3 +200,108 @@ pub async fn set_password(
         .await?;
     Ok(())
 }
+
+/// A user by the id in a path; 404 when it is not a UUID or not there.
+pub async fn find_target(conn: &impl ConnectionTrait, id: &str) -> Result<users::Model, AppError> {
+    let not_found = || AppError::NotFound("no such user".into());
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    find_by_id(conn, id).await?.ok_or_else(not_found)
+}
+
+/// The role stored for `user`.
+pub fn role_of(user: &users::Model) -> Role {
+    user.role.parse().unwrap_or(Role::Anonymous)
+}
+
+/// 409 when `user` is the last active ADMIN (about to be demoted, locked or
+/// deleted). Call inside the transaction that makes the change: on
+/// PostgreSQL the admins' rows stay locked until it ends, so two admins
+/// demoting each other cannot both succeed; SQLite's write lock does the same.
+pub async fn ensure_not_last_admin(
+    conn: &impl ConnectionTrait,
+    user: &users::Model,
+) -> Result<(), AppError> {
+    use sea_orm::QuerySelect;
+    use users::Column as C;
+    if role_of(user) != Role::Admin || user.is_locked {
+        return Ok(());
+    }
+    let mut admins = users::Entity::find()
+        .filter(C::Role.eq(Role::Admin.as_str()))
+        .filter(C::IsLocked.eq(false));
+    if db::backend(conn) == sea_orm::DbBackend::Postgres {
+        admins = admins.lock_exclusive();
+    }
+    if admins.all(conn).await?.len() <= 1 {
+        return Err(AppError::Conflict(
+            "the last administrator cannot be demoted, locked or deleted".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Changes the email (and its uniqueness key).
+pub async fn set_email(conn: &impl ConnectionTrait, id: Uuid, email: &Email) -> Result<(), DbErr> {
+    use users::Column as C;
+    users::Entity::update_many()
+        .col_expr(C::Email, Expr::value(email.as_str()))
+        .col_expr(C::EmailNorm, Expr::value(email.normalized()))
+        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets the role.
+pub async fn set_role(conn: &impl ConnectionTrait, id: Uuid, role: Role) -> Result<(), DbErr> {
+    use users::Column as C;
+    users::Entity::update_many()
+        .col_expr(C::Role, Expr::value(role.as_str()))
+        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks (until unlocked: no expiry) or unlocks; unlocking resets the failure count.
+pub async fn set_locked(conn: &impl ConnectionTrait, id: Uuid, locked: bool) -> Result<(), DbErr> {
+    use users::Column as C;
+    let mut update = users::Entity::update_many()
+        .col_expr(C::IsLocked, Expr::value(locked))
+        .col_expr(
+            C::LockedUntil,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(C::UpdatedAt, Expr::value(time::now()));
+    if !locked {
+        update = update.col_expr(C::FailedLoginAttempts, Expr::value(0));
+    }
+    update.filter(C::Id.eq(id)).exec(conn).await?;
+    Ok(())
+}
+
+/// Sets professional status and stamps when it changed.
+pub async fn set_professional(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    value: bool,
+) -> Result<(), DbErr> {
+    use users::Column as C;
+    let now = time::now();
+    users::Entity::update_many()
+        .col_expr(C::IsProfessional, Expr::value(value))
+        .col_expr(C::ProfessionalStatusUpdatedAt, Expr::value(now))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a user; sessions and one-time tokens go with it (foreign keys).
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    users::Entity::delete_by_id(id).exec(conn).await?;
+    Ok(())
+}

@@ -513,3 +513,117 @@ pub fn jwt_claims(token: &str) -> Value {
         .expect("base64url payload");
     serde_json::from_slice(&bytes).expect("JSON payload")
 }
+
+// ------------------------------------------------------- account security
+
+impl TestApp {
+    /// A password-grant login that must succeed; returns (access token, refresh token).
+    pub async fn tokens(&self, email: &str, password: &str) -> (String, String) {
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {email}");
+        let tokens: Value = response.json().await.expect("json");
+        (
+            tokens["access_token"].as_str().expect("access").to_owned(),
+            tokens["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
+        )
+    }
+
+    /// Presents `refresh_token` at the token endpoint (refresh grant).
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    /// The token of the `nth` (1-based) password reset email to `email`,
+    /// waiting up to ten seconds for it to arrive.
+    pub async fn reset_token(&self, email: &str, nth: usize) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let links: Vec<String> = self
+                .smtp
+                .messages()
+                .into_iter()
+                .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(email)))
+                .filter_map(|m| link_in(&m.text(), "/password/reset"))
+                .collect();
+            if let Some(link) = links.get(nth.saturating_sub(1)) {
+                return query_param(link, "token")
+                    .unwrap_or_else(|| panic!("reset link without a token: {link}"));
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "reset email #{nth} to {email} did not arrive ({} did)",
+                links.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until the mail worker has dealt with every queued row for
+    /// `recipient` that it discards (a deferred request for nobody), i.e.
+    /// until the outbox holds no unsent row for that address.
+    pub async fn outbox_settled_for(&self, recipient: &str) {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        use user_management::db::entities::email_outbox;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let pending = email_outbox::Entity::find()
+                .filter(email_outbox::Column::Recipient.eq(recipient))
+                .filter(email_outbox::Column::SentAt.is_null())
+                .filter(email_outbox::Column::FailedAt.is_null())
+                .count(&self.db)
+                .await
+                .expect("count outbox");
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{pending} outbox row(s) for {recipient} still pending"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// The value of query parameter `name` in the absolute URL `url`.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// Asserts an RFC 6749 error answer of the token endpoint with `status`
+/// (`error`, `error_description` and the same text in `detail`); returns the body.
+pub async fn assert_token_error(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/json", "RFC 6749 errors are JSON");
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "error: {body}"
+    );
+    let description = body["error_description"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error_description: {body}"));
+    assert!(!description.is_empty(), "{body}");
+    assert_eq!(
+        body["detail"], description,
+        "detail repeats error_description"
+    );
+    body
+}

@@ -1,0 +1,76 @@
+//! Indexes for the staff listing: b-tree indexes for the filters and sorts
+//! on both databases, and on PostgreSQL trigram (GIN) indexes that serve the
+//! case-insensitive substring search `q`. `pg_trgm` needs the right to create
+//! extensions; without it the migration still succeeds and search scans.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const BTREE: [(&str, &[&str]); 4] = [
+    ("ix_users_role_created_at", &["role", "created_at"]),
+    ("ix_users_last_login_at", &["last_login_at"]),
+    ("ix_users_updated_at", &["updated_at"]),
+    (
+        "ix_users_is_locked_created_at",
+        &["is_locked", "created_at"],
+    ),
+];
+
+const TRIGRAM: [(&str, &str); 4] = [
+    ("ix_users_email_norm_trgm", "email_norm"),
+    ("ix_users_nickname_norm_trgm", "nickname_norm"),
+    ("ix_users_first_name_trgm", "lower(first_name)"),
+    ("ix_users_last_name_trgm", "lower(last_name)"),
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, columns) in BTREE {
+            let mut index = Index::create();
+            index.name(name).table("users");
+            for column in columns {
+                index.col(*column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        if manager.get_database_backend() == DbBackend::Postgres {
+            let db = manager.get_connection();
+            db.execute_unprepared(
+                "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS pg_trgm; \
+                 EXCEPTION WHEN insufficient_privilege THEN \
+                 RAISE NOTICE 'pg_trgm unavailable: user search will scan'; END $$",
+            )
+            .await?;
+            for (name, expression) in TRIGRAM {
+                db.execute_unprepared(&format!(
+                    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN \
+                     CREATE INDEX IF NOT EXISTS {name} ON users USING gin (({expression}) gin_trgm_ops); \
+                     END IF; END $$"
+                ))
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() == DbBackend::Postgres {
+            for (name, _) in TRIGRAM {
+                manager
+                    .get_connection()
+                    .execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
+                    .await?;
+            }
+        }
+        for (name, _) in BTREE {
+            manager
+                .drop_index(Index::drop().name(name).table("users").to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,374 @@
+//! `GET /users`: filters, sorts and paging with links that keep the filters.
+//!
+//! The same query runs on both databases. On PostgreSQL the substring
+//! search (`q`) is served by trigram indexes and the sorts by b-tree
+//! indexes (migration 000006); SQLite scans, which is fine at its scale.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::dto::Link;
+use super::profile::Errors;
+use crate::db::entities::users;
+use crate::domain::Role;
+use crate::error::{AppError, Result};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u64 = 10;
+/// Largest page size.
+pub const MAX_LIMIT: u64 = 100;
+
+/// Query parameters of `GET /users`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Rows to skip (default 0).
+    pub skip: Option<u64>,
+    /// Page size (default 10, at most 100).
+    pub limit: Option<u64>,
+    /// Case-insensitive substring of email, nickname, first or last name.
+    pub q: Option<String>,
+    /// Only this role.
+    pub role: Option<Role>,
+    /// Only locked (true) or unlocked (false) accounts.
+    pub is_locked: Option<bool>,
+    /// Only verified (true) or unverified (false) emails.
+    pub email_verified: Option<bool>,
+    /// Only professionals (true) or not (false).
+    pub is_professional: Option<bool>,
+    /// Created at or after (RFC 3339).
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub created_before: Option<DateTime<Utc>>,
+    /// `created_at`, `email`, `nickname`, `last_login_at`, `updated_at`, `role`;
+    /// prefix `-` for descending. Default `-created_at`.
+    pub sort: Option<String>,
+}
+
+/// A sort order: column and direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    key: SortKey,
+    descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortKey {
+    CreatedAt,
+    Email,
+    Nickname,
+    LastLoginAt,
+    UpdatedAt,
+    Role,
+}
+
+const SORT_KEYS: [(&str, SortKey); 6] = [
+    ("created_at", SortKey::CreatedAt),
+    ("email", SortKey::Email),
+    ("nickname", SortKey::Nickname),
+    ("last_login_at", SortKey::LastLoginAt),
+    ("updated_at", SortKey::UpdatedAt),
+    ("role", SortKey::Role),
+];
+
+impl Sort {
+    /// Parses `email`, `-created_at`, …
+    pub fn parse(value: &str) -> Option<Sort> {
+        let (descending, name) = match value.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, value.strip_prefix('+').unwrap_or(value)),
+        };
+        SORT_KEYS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, key)| Sort {
+                key: *key,
+                descending,
+            })
+    }
+
+    fn column(self) -> users::Column {
+        match self.key {
+            SortKey::CreatedAt => users::Column::CreatedAt,
+            SortKey::Email => users::Column::EmailNorm,
+            SortKey::Nickname => users::Column::NicknameNorm,
+            SortKey::LastLoginAt => users::Column::LastLoginAt,
+            SortKey::UpdatedAt => users::Column::UpdatedAt,
+            SortKey::Role => users::Column::Role,
+        }
+    }
+}
+
+/// A checked listing request.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    query: ListQuery,
+    skip: u64,
+    limit: u64,
+    sort: Sort,
+}
+
+impl Listing {
+    /// Checks ranges and the sort key (422 naming each bad parameter).
+    pub fn parse(query: ListQuery) -> Result<Listing> {
+        let mut errors = Errors::default();
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            errors.push("limit", format!("must be between 1 and {MAX_LIMIT}"));
+        }
+        let sort = match query.sort.as_deref() {
+            None => Some(Sort {
+                key: SortKey::CreatedAt,
+                descending: true,
+            }),
+            Some(s) => Sort::parse(s),
+        };
+        if sort.is_none() {
+            let names: Vec<&str> = SORT_KEYS.iter().map(|(n, _)| *n).collect();
+            errors.push(
+                "sort",
+                format!("must be one of {} (prefix - to reverse)", names.join(", ")),
+            );
+        }
+        if query.q.as_deref().is_some_and(|q| q.chars().count() > 100) {
+            errors.push("q", "must be at most 100 characters");
+        }
+        errors.finish()?;
+        let sort = sort.ok_or_else(|| AppError::Internal(anyhow::anyhow!("sort checked above")))?;
+        Ok(Listing {
+            skip: query.skip.unwrap_or(0),
+            limit,
+            sort,
+            query,
+        })
+    }
+
+    fn select(&self) -> Select<users::Entity> {
+        use users::Column as C;
+        let q = &self.query;
+        let mut select = users::Entity::find();
+        if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            select = select.filter(search(text));
+        }
+        if let Some(role) = q.role {
+            select = select.filter(C::Role.eq(role.as_str()));
+        }
+        if let Some(v) = q.is_locked {
+            select = select.filter(C::IsLocked.eq(v));
+        }
+        if let Some(v) = q.email_verified {
+            select = select.filter(C::EmailVerified.eq(v));
+        }
+        if let Some(v) = q.is_professional {
+            select = select.filter(C::IsProfessional.eq(v));
+        }
+        if let Some(t) = q.created_after {
+            select = select.filter(C::CreatedAt.gte(t));
+        }
+        if let Some(t) = q.created_before {
+            select = select.filter(C::CreatedAt.lt(t));
+        }
+        select
+    }
+
+    /// One page of users and the total count.
+    pub async fn run(
+        &self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<(Vec<users::Model>, u64), DbErr> {
+        let total = self.select().count(conn).await?;
+        let order = if self.sort.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let items = self
+            .select()
+            .order_by_with_nulls(self.sort.column(), order, NullOrdering::Last)
+            .order_by_asc(users::Column::Id)
+            .offset(self.skip)
+            .limit(self.limit)
+            .all(conn)
+            .await?;
+        Ok((items, total))
+    }
+
+    /// Page number (1-based) and size.
+    pub fn page(&self) -> (u64, u64) {
+        (self.skip / self.limit + 1, self.limit)
+    }
+
+    /// `self`, `first`, `last`, `next` and `prev` links, keeping every filter.
+    pub fn links(&self, base: &str, total: u64) -> Vec<Link> {
+        let link = |rel, skip: u64| Link {
+            rel,
+            href: format!("{base}/users?{}", self.query_string(skip)),
+            method: "GET",
+        };
+        let last = total.saturating_sub(1) / self.limit * self.limit;
+        let mut links = vec![
+            link("self", self.skip),
+            link("first", 0),
+            link("last", last),
+        ];
+        if self.skip + self.limit < total {
+            links.push(link("next", self.skip + self.limit));
+        }
+        if self.skip > 0 {
+            links.push(link("prev", self.skip.saturating_sub(self.limit)));
+        }
+        links
+    }
+
+    fn query_string(&self, skip: u64) -> String {
+        let q = &self.query;
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("skip", skip.to_string()),
+            ("limit", self.limit.to_string()),
+        ];
+        let mut add = |name, value: Option<String>| {
+            if let Some(value) = value {
+                pairs.push((name, value));
+            }
+        };
+        add("q", q.q.clone());
+        add("role", q.role.map(|r| r.as_str().to_owned()));
+        add("is_locked", q.is_locked.map(|v| v.to_string()));
+        add("email_verified", q.email_verified.map(|v| v.to_string()));
+        add("is_professional", q.is_professional.map(|v| v.to_string()));
+        add("created_after", q.created_after.map(|t| t.to_rfc3339()));
+        add("created_before", q.created_before.map(|t| t.to_rfc3339()));
+        add("sort", q.sort.clone());
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+}
+
+/// Case-insensitive substring match on email, nickname, first and last name.
+/// `%`, `_` and `!` in the text match themselves.
+fn search(text: &str) -> SimpleExpr {
+    let escaped: String = text
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '!' => vec!['!', c],
+            c => vec![c],
+        })
+        .collect();
+    let pattern = format!("%{escaped}%");
+    let like =
+        |sql: &str| Expr::cust_with_values(format!("{sql} LIKE ? ESCAPE '!'"), [pattern.clone()]);
+    like("email_norm")
+        .or(like("nickname_norm"))
+        .or(like("lower(first_name)"))
+        .or(like("lower(last_name)"))
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    /// The users of this page.
+    pub items: Vec<super::dto::UserResponse>,
+    /// Users matching the filters, in all pages.
+    pub total: u64,
+    /// This page's number, from 1.
+    pub page: u64,
+    /// Page size.
+    pub size: u64,
+    /// `self`, `first`, `last`, and `next`/`prev` when they exist.
+    pub links: Vec<Link>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(query: ListQuery) -> Listing {
+        Listing::parse(query).expect("valid")
+    }
+
+    #[test]
+    fn sort_keys_parse_with_direction() {
+        assert_eq!(
+            Sort::parse("-created_at"),
+            Some(Sort {
+                key: SortKey::CreatedAt,
+                descending: true
+            })
+        );
+        assert_eq!(
+            Sort::parse("email"),
+            Some(Sort {
+                key: SortKey::Email,
+                descending: false
+            })
+        );
+        assert_eq!(Sort::parse("password_hash"), None);
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        for limit in [0, 101] {
+            let err = Listing::parse(ListQuery {
+                limit: Some(limit),
+                ..Default::default()
+            })
+            .expect_err("refused");
+            assert!(matches!(err, AppError::Validation(_)));
+        }
+        assert!(
+            Listing::parse(ListQuery {
+                sort: Some("nope".into()),
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn links_keep_filters_and_page() {
+        let l = listing(ListQuery {
+            skip: Some(20),
+            limit: Some(10),
+            q: Some("a b&c".into()),
+            role: Some(Role::Manager),
+            ..Default::default()
+        });
+        let links = l.links("http://x", 45);
+        let href = |rel: &str| links.iter().find(|l| l.rel == rel).map(|l| l.href.clone());
+        assert_eq!(
+            href("self").as_deref(),
+            Some("http://x/users?skip=20&limit=10&q=a+b%26c&role=MANAGER")
+        );
+        assert_eq!(
+            href("first").as_deref(),
+            Some("http://x/users?skip=0&limit=10&q=a+b%26c&role=MANAGER")
+        );
+        assert_eq!(
+            href("last").as_deref(),
+            Some("http://x/users?skip=40&limit=10&q=a+b%26c&role=MANAGER")
+        );
+        assert!(href("next").is_some_and(|h| h.contains("skip=30")));
+        assert!(href("prev").is_some_and(|h| h.contains("skip=10")));
+        assert_eq!(l.page(), (3, 10));
+        let end = listing(ListQuery {
+            skip: Some(40),
+            ..Default::default()
+        })
+        .links("http://x", 45);
+        assert!(!end.iter().any(|l| l.rel == "next"));
+        let empty = listing(ListQuery::default()).links("http://x", 0);
+        assert!(
+            empty
+                .iter()
+                .any(|l| l.rel == "last" && l.href.contains("skip=0"))
+        );
+        assert!(!empty.iter().any(|l| l.rel == "prev" || l.rel == "next"));
+    }
+}

@@ -1,0 +1,36 @@
+//! `GET /profiles/{nickname}`: public profiles, never an email or account state.
+
+use axum::extract::{Path, State};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::dto::PublicProfile;
+use crate::db::entities::users;
+use crate::domain::Nickname;
+use crate::error::{AppError, Problem, Result};
+use crate::state::AppState;
+
+/// A user's public profile by nickname (case-insensitive).
+#[utoipa::path(
+    get,
+    path = "/profiles/{nickname}",
+    tag = "profiles",
+    params(("nickname" = String, Path, description = "Nickname")),
+    responses(
+        (status = 200, description = "The public profile", body = PublicProfile),
+        (status = 404, description = "No such nickname", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_profile(
+    State(state): State<AppState>,
+    Path(nickname): Path<String>,
+) -> Result<axum::Json<PublicProfile>> {
+    let not_found = || AppError::NotFound("no such profile".into());
+    let nickname = Nickname::parse(&nickname).map_err(|_| not_found())?;
+    let user = users::Entity::find()
+        .filter(users::Column::NicknameNorm.eq(nickname.normalized()))
+        .one(&state.db)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(axum::Json(user.into()))
+}

@@ -1,0 +1,249 @@
+//! Staff administration of users: browse, read, edit, add, delete
+//! (`/users`, `/users/{id}`). Who may do what is `permissions`' business.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::dto::{CreateUserRequest, StaffUpdateRequest, UserResponse, Viewer};
+use super::listing::{ListQuery, Listing, UserPage};
+use super::permissions::{self, Act};
+use super::profile::Errors;
+use super::registration::{Origin, create_account};
+use super::repo;
+use crate::audit::{self, Action};
+use crate::auth::extractor::{Admin, AuthUser, Staff};
+use crate::db::{self, entities::users};
+use crate::domain::{Email, Role};
+use crate::error::{AppError, Problem, Result};
+use crate::extract::{Json, Query};
+use crate::state::AppState;
+
+/// The staff view of `user` for `viewer`.
+pub fn staff_view(state: &AppState, viewer: &AuthUser, user: users::Model) -> UserResponse {
+    let is_self = user.id == viewer.id();
+    UserResponse::new(
+        user,
+        Viewer::Staff {
+            role: viewer.role,
+            is_self,
+        },
+        state.config.base_url(),
+    )
+}
+
+/// Lists users with filters, sorting and paging.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    security(("oauth2" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, description = "Unparseable query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not staff", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Out-of-range limit or unknown sort key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    Staff(viewer): Staff,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<UserPage>> {
+    let listing = Listing::parse(query)?;
+    let (rows, total) = listing.run(&state.db).await?;
+    let (page, size) = listing.page();
+    Ok(axum::Json(UserPage {
+        links: listing.links(state.config.base_url(), total),
+        items: rows
+            .into_iter()
+            .map(|u| staff_view(&state, &viewer, u))
+            .collect(),
+        total,
+        page,
+        size,
+    }))
+}
+
+/// Creates a user, verified, with a role the caller may give.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    security(("oauth2" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserResponse),
+        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not staff, or a role above the caller's reach", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email or nickname taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Staff(viewer): Staff,
+    Json(request): Json<CreateUserRequest>,
+) -> Result<(StatusCode, axum::Json<UserResponse>)> {
+    let (role, request) = request.split();
+    let role = role.unwrap_or(Role::Authenticated);
+    if !permissions::may_create(viewer.role, role) {
+        return Err(AppError::Forbidden(format!(
+            "a {} may not create a {role}",
+            viewer.role
+        )));
+    }
+    let origin = Origin::Staff {
+        actor: viewer.id(),
+        role,
+    };
+    let user = create_account(&state.db, &state.hashing, request, origin).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(staff_view(&state, &viewer, user)),
+    ))
+}
+
+/// Reads any user.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    security(("oauth2" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not staff", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    Staff(viewer): Staff,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UserResponse>> {
+    let user = repo::find_target(&state.db, &id).await?;
+    Ok(axum::Json(staff_view(&state, &viewer, user)))
+}
+
+/// Updates profile fields and email (partial; `PUT` is the same).
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    security(("oauth2" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = StaffUpdateRequest,
+    responses(
+        (status = 200, description = "Updated", body = UserResponse),
+        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed for this user", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email or nickname taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Staff(viewer): Staff,
+    Path(id): Path<String>,
+    Json(request): Json<StaffUpdateRequest>,
+) -> Result<axum::Json<UserResponse>> {
+    let user = repo::find_target(&state.db, &id).await?;
+    let is_self = user.id == viewer.id();
+    permissions::check(viewer.role, Act::Update, repo::role_of(&user), is_self)?;
+    let (email, profile) = request.split();
+    let mut errors = Errors::default();
+    let email = email.and_then(|e| errors.check("email", Email::parse(&e)));
+    let changes = profile.parse(&mut errors);
+    errors.finish()?;
+    let tx = db::begin(&state.db).await?;
+    if let Some(email) = &email {
+        repo::set_email(&tx, user.id, email)
+            .await
+            .map_err(repo::conflict_or)?;
+    }
+    let fresh = repo::find_target(&tx, &id).await?;
+    let updated = repo::update_profile(&tx, fresh, changes)
+        .await
+        .map_err(repo::conflict_or)?;
+    tx.commit().await?;
+    Ok(axum::Json(staff_view(&state, &viewer, updated)))
+}
+
+/// `PUT /users/{id}`: the same partial update as `PATCH`.
+#[utoipa::path(
+    put,
+    path = "/users/{id}",
+    tag = "users",
+    security(("oauth2" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = StaffUpdateRequest,
+    responses(
+        (status = 200, description = "Updated", body = UserResponse),
+        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed for this user", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email or nickname taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn replace_user(
+    state: State<AppState>,
+    viewer: Staff,
+    id: Path<String>,
+    request: Json<StaffUpdateRequest>,
+) -> Result<axum::Json<UserResponse>> {
+    update_user(state, viewer, id, request).await
+}
+
+/// Deletes a user, with their sessions (and, later, stored pictures).
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    security(("oauth2" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Admin(viewer): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let tx = db::begin(&state.db).await?;
+    let user = repo::find_target(&tx, &id).await?;
+    repo::ensure_not_last_admin(&tx, &user).await?;
+    repo::delete(&tx, user.id).await?;
+    audit::record(
+        &tx,
+        Some(viewer.id()),
+        Some(user.id),
+        Action::UserDeleted,
+        json!({ "nickname": user.nickname, "role": user.role }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
