@@ -66,18 +66,15 @@ async fn openapi_lists_every_route(backend: Backend) {
             .replace("{user_id}", "00000000-0000-0000-0000-000000000000")
             .replace("{token}", "x");
         let method = Method::from_bytes(method.as_bytes()).expect("method");
-        let status = app
-            .request(method, &path)
-            .send()
-            .await
-            .expect("request")
-            .status();
-        assert_ne!(
-            status,
-            StatusCode::NOT_FOUND,
-            "{op} is documented but not routed"
-        );
+        let response = app.request(method, &path).send().await.expect("request");
+        let status = response.status();
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{op}");
+        if status == StatusCode::NOT_FOUND {
+            // A handler may answer 404 for an unknown resource; the router's
+            // own fallback ("no such resource") means the route is missing.
+            let body: Value = response.json().await.expect("problem");
+            assert_ne!(body["detail"], "no such resource", "{op} is documented but not routed");
+        }
     }
     // The Authorize button logs in through /login with the password flow.
     let flow = &spec["components"]["securitySchemes"]["oauth2"]["flows"]["password"];
