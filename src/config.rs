@@ -58,6 +58,18 @@ pub struct Config {
     #[arg(long, env = "MAIL_FROM", default_value = "no-reply@localhost")]
     pub mail_from: String,
 
+    /// Directory whose `*.md` files replace the built-in email templates of the same name.
+    #[arg(long, env = "EMAIL_TEMPLATES_DIR")]
+    pub email_templates_dir: Option<PathBuf>,
+
+    /// Delivery attempts before a message is given up (kept as failed).
+    #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub mail_max_attempts: i32,
+
+    /// Delay before the first retry; each further retry waits twice as long (capped at 1h).
+    #[arg(long, env = "MAIL_RETRY_DELAY", default_value = "5s", value_parser = parse_duration)]
+    pub mail_retry_delay: Duration,
+
     /// Address to listen on.
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,

@@ -194,7 +194,8 @@ impl Application {
         }
         let transport =
             Transport::from_config(config.smtp_url.as_ref(), config.data_dir.join("outbox"))?;
-        let templates = Templates::load(None)?;
+        let templates = Templates::load(config.email_templates_dir.as_deref())
+            .context("EMAIL_TEMPLATES_DIR: cannot load the email templates")?;
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
             .await
@@ -237,6 +238,8 @@ impl Application {
                 db: state.db.clone(),
                 config: Arc::clone(&config),
             }),
+            max_attempts: config.mail_max_attempts,
+            retry_delay: config.mail_retry_delay,
         };
         Ok(Self {
             router: router(state.clone()),

@@ -18,7 +18,9 @@ use super::password::Verdict;
 use super::sessions::{self, Origin, Rotation};
 use crate::db::{self, entities::users};
 use crate::domain::email::Email;
-use crate::extract::{ClientAddr, UserAgent, has_content_type};
+use axum::extract::rejection::BytesRejection;
+
+use crate::extract::{ClientAddr, UserAgent, body_rejection, has_content_type};
 use crate::state::AppState;
 use crate::users::repo;
 
@@ -76,8 +78,9 @@ pub async fn login(
     UserAgent(user_agent): UserAgent,
     ClientAddr(client_addr): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
+    let body = body.map_err(|rejection| OAuthError::from_app(body_rejection(rejection)))?;
     if !has_content_type(&headers, "application/x-www-form-urlencoded") {
         return Err(OAuthError::wrong_media_type());
     }
@@ -121,7 +124,7 @@ pub async fn token(
     user_agent: UserAgent,
     client_addr: ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     login(state, user_agent, client_addr, headers, body).await
 }

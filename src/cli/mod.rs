@@ -1,5 +1,6 @@
 //! Command-line interface: one binary, one file per subcommand.
 
+pub mod mail;
 pub mod migrate;
 pub mod serve;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Serve,
     /// Apply, revert or list schema migrations.
     Migrate(migrate::Args),
+    /// Send a test email; inspect or retry the outbox.
+    Mail(mail::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve::run(cli.config).await,
             Command::Migrate(args) => migrate::run(cli.config, args).await,
+            Command::Mail(args) => mail::run(cli.config, args).await,
         }
     });
     match result {

@@ -181,3 +181,60 @@ pub async fn discard(db: &Db, row: &email_outbox::Model) -> Result<(), DbErr> {
     email_outbox::Entity::delete_by_id(row.id).exec(db).await?;
     Ok(())
 }
+
+/// How many messages are pending, sent and failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Not yet delivered (including those waiting for a retry).
+    pub pending: u64,
+    /// Delivered.
+    pub sent: u64,
+    /// Given up after the attempt cap or a permanent error.
+    pub failed: u64,
+}
+
+/// Counts messages by state.
+pub async fn counts(db: &Db) -> Result<Counts, DbErr> {
+    use email_outbox::Column as C;
+    use sea_orm::PaginatorTrait;
+    let count =
+        |filter: sea_orm::Select<email_outbox::Entity>| async move { filter.count(db).await };
+    Ok(Counts {
+        pending: count(
+            email_outbox::Entity::find()
+                .filter(C::SentAt.is_null())
+                .filter(C::FailedAt.is_null()),
+        )
+        .await?,
+        sent: count(email_outbox::Entity::find().filter(C::SentAt.is_not_null())).await?,
+        failed: count(email_outbox::Entity::find().filter(C::FailedAt.is_not_null())).await?,
+    })
+}
+
+/// The messages that were given up, newest first.
+pub async fn failed(db: &Db, limit: u64) -> Result<Vec<email_outbox::Model>, DbErr> {
+    use email_outbox::Column as C;
+    email_outbox::Entity::find()
+        .filter(C::FailedAt.is_not_null())
+        .order_by_desc(C::FailedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Puts failed messages back in the queue with a fresh attempt count;
+/// returns how many.
+pub async fn requeue_failed(db: &Db) -> Result<u64, DbErr> {
+    use email_outbox::Column as C;
+    let result = email_outbox::Entity::update_many()
+        .col_expr(
+            C::FailedAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(C::Attempts, Expr::value(0))
+        .col_expr(C::NextAttemptAt, Expr::value(time::now()))
+        .filter(C::FailedAt.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

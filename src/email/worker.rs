@@ -12,9 +12,6 @@ use super::templates::{Templates, build_message};
 use super::transport::{SendError, Transport};
 use crate::db::{Db, entities::email_outbox};
 
-/// Attempts before a message is given up and kept as failed.
-pub const MAX_ATTEMPTS: i32 = 8;
-
 /// How often the worker looks for due messages when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -66,12 +63,18 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// Resolves rows into messages.
     pub composer: Arc<dyn Compose>,
+    /// Attempts before giving up.
+    pub max_attempts: i32,
+    /// Delay before the first retry.
+    pub retry_delay: Duration,
 }
 
-/// Delay before attempt `attempts + 1`: 5 s, 10 s, 20 s, … capped at one hour.
-pub fn backoff(attempts: i32) -> Duration {
+/// Delay before attempt `attempts + 1`: `first`, then doubling, capped at one hour.
+pub fn backoff(first: Duration, attempts: i32) -> Duration {
     let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
-    Duration::from_secs(5u64.saturating_mul(2u64.saturating_pow(exp)).min(3600))
+    first
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(Duration::from_secs(3600))
 }
 
 impl Worker {
@@ -118,8 +121,8 @@ impl Worker {
             }
             Err(err) => {
                 let retry = match &err {
-                    SendError::Transient(_) if row.attempts < MAX_ATTEMPTS => {
-                        Some(backoff(row.attempts))
+                    SendError::Transient(_) if row.attempts < self.max_attempts => {
+                        Some(backoff(self.retry_delay, row.attempts))
                     }
                     _ => None,
                 };
@@ -144,9 +147,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(5));
-        assert_eq!(backoff(2), Duration::from_secs(10));
-        assert_eq!(backoff(4), Duration::from_secs(40));
-        assert_eq!(backoff(30), Duration::from_secs(3600));
+        let first = Duration::from_secs(5);
+        assert_eq!(backoff(first, 1), Duration::from_secs(5));
+        assert_eq!(backoff(first, 2), Duration::from_secs(10));
+        assert_eq!(backoff(first, 4), Duration::from_secs(40));
+        assert_eq!(backoff(first, 30), Duration::from_secs(3600));
     }
 }

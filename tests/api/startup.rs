@@ -218,3 +218,21 @@ on_both_databases!(
     migrate_up_down_and_status,
     admin_from_the_environment_is_created_once
 );
+
+/// Runs the binary's subcommand `args` against `app`'s database and SMTP
+/// sink; panics with its output unless it succeeds; returns stdout.
+pub fn cli(app: &crate::helpers::TestApp, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = binary(dir.path());
+    cmd.env("DATABASE_URL", &app.config.database_url)
+        .env("JWT_SECRET", crate::helpers::JWT_SECRET)
+        .env("SMTP_URL", app.smtp.url())
+        .args(args);
+    let output = cmd.output().expect("run the binary");
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
