@@ -112,7 +112,10 @@ async fn forgot_answers_alike_and_mails_only_accounts(backend: Backend) {
         .smtp
         .messages()
         .iter()
-        .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case("ghost@example.com")))
+        .filter(|m| {
+            m.to.iter()
+                .any(|t| t.eq_ignore_ascii_case("ghost@example.com"))
+        })
         .count();
     assert_eq!(to_ghost, 0, "no email for an address without an account");
 }
@@ -352,7 +355,10 @@ async fn a_policy_breaking_new_password_is_422(backend: Backend) {
     assert_eq!(invalid_fields(common).await, ["new_password"]);
     let row = app.user_row(&id).await;
     assert_eq!(row.password_hash, hash_before);
-    assert_eq!(row.failed_login_attempts, 0, "the current password was right");
+    assert_eq!(
+        row.failed_login_attempts, 0,
+        "the current password was right"
+    );
 }
 
 async fn a_password_change_keeps_only_the_current_session(backend: Backend) {

@@ -41,10 +41,7 @@ async fn login_as(
     assert_eq!(response.status(), StatusCode::OK, "login {email}");
     let tokens: Value = response.json().await.expect("json");
     let access = tokens["access_token"].as_str().expect("access").to_owned();
-    let sid = jwt_claims(&access)["sid"]
-        .as_str()
-        .expect("sid")
-        .to_owned();
+    let sid = jwt_claims(&access)["sid"].as_str().expect("sid").to_owned();
     (
         access,
         tokens["refresh_token"]
@@ -174,10 +171,7 @@ async fn only_ones_own_sessions_can_be_revoked(backend: Backend) {
     };
     let (_, mine, _) = app.verified_user("mine@example.com").await;
     let (_, theirs, _) = app.verified_user("theirs@example.com").await;
-    let their_sid = jwt_claims(&theirs)["sid"]
-        .as_str()
-        .expect("sid")
-        .to_owned();
+    let their_sid = jwt_claims(&theirs)["sid"].as_str().expect("sid").to_owned();
 
     let other_users = revoke(&app, Some(&mine), &their_sid).await;
     let unknown = revoke(&app, Some(&mine), &uuid::Uuid::new_v4().to_string()).await;
