@@ -1,7 +1,9 @@
-//! Indexes for the staff listing: b-tree indexes for the filters and sorts
-//! on both databases, and on PostgreSQL trigram (GIN) indexes that serve the
-//! case-insensitive substring search `q`. `pg_trgm` needs the right to create
-//! extensions; without it the migration still succeeds and search scans.
+//! The staff listing: a `search_text` column (lower-cased email, nickname,
+//! first and last name, kept by the application so both databases compare
+//! the same text), b-tree indexes for the filters and sorts, and on
+//! PostgreSQL a trigram (GIN) index that serves the substring search `q`.
+//! `pg_trgm` needs the right to create extensions; without it the migration
+//! still succeeds and search scans.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
@@ -19,16 +21,31 @@ const BTREE: [(&str, &[&str]); 4] = [
     ),
 ];
 
-const TRIGRAM: [(&str, &str); 4] = [
-    ("ix_users_email_norm_trgm", "email_norm"),
-    ("ix_users_nickname_norm_trgm", "nickname_norm"),
-    ("ix_users_first_name_trgm", "lower(first_name)"),
-    ("ix_users_last_name_trgm", "lower(last_name)"),
-];
+const TRIGRAM: [(&str, &str); 1] = [("ix_users_search_text_trgm", "search_text")];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(ColumnDef::new("search_text").text().not_null().default(""))
+                    .to_owned(),
+            )
+            .await?;
+        // Rows that exist already (new rows get it from the application).
+        let separator = match manager.get_database_backend() {
+            DbBackend::Postgres => "chr(31)",
+            _ => "char(31)",
+        };
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "UPDATE users SET search_text = email_norm || {separator} || nickname_norm || {separator} \
+                 || lower(coalesce(first_name, '')) || {separator} || lower(coalesce(last_name, ''))"
+            ))
+            .await?;
         for (name, columns) in BTREE {
             let mut index = Index::create();
             index.name(name).table("users");
@@ -71,6 +88,13 @@ impl MigrationTrait for Migration {
                 .drop_index(Index::drop().name(name).table("users").to_owned())
                 .await?;
         }
-        Ok(())
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .drop_column("search_text")
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -127,3 +127,19 @@ pub fn is_unavailable(err: &DbErr) -> bool {
         _ => false,
     }
 }
+
+/// Connections of the pool in use and idle (a metric).
+pub fn pool_usage(db: &Db) -> (u32, u32) {
+    let (size, idle) = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    };
+    let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+    (size.saturating_sub(idle), idle)
+}

@@ -5,7 +5,7 @@
 //! indexes (migration 000006); SQLite scans, which is fine at its scale.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, Order, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select,
@@ -94,15 +94,22 @@ impl Sort {
             })
     }
 
-    fn column(self) -> users::Column {
-        match self.key {
+    /// What to order by. Roles order by privilege, not by name.
+    fn expr(self) -> SimpleExpr {
+        let column = match self.key {
             SortKey::CreatedAt => users::Column::CreatedAt,
             SortKey::Email => users::Column::EmailNorm,
             SortKey::Nickname => users::Column::NicknameNorm,
             SortKey::LastLoginAt => users::Column::LastLoginAt,
             SortKey::UpdatedAt => users::Column::UpdatedAt,
-            SortKey::Role => users::Column::Role,
-        }
+            SortKey::Role => {
+                return Expr::cust(
+                    "CASE role WHEN 'ANONYMOUS' THEN 0 WHEN 'AUTHENTICATED' THEN 1 \
+                     WHEN 'MANAGER' THEN 2 ELSE 3 END",
+                );
+            }
+        };
+        Expr::col(column).into()
     }
 }
 
@@ -191,7 +198,7 @@ impl Listing {
         };
         let items = self
             .select()
-            .order_by_with_nulls(self.sort.column(), order, NullOrdering::Last)
+            .order_by_with_nulls(self.sort.expr(), order, NullOrdering::Last)
             .order_by_asc(users::Column::Id)
             .offset(self.skip)
             .limit(self.limit)
@@ -250,24 +257,21 @@ impl Listing {
     }
 }
 
-/// Case-insensitive substring match on email, nickname, first and last name.
+/// Case-insensitive substring match on email, nickname, first and last name
+/// (through `search_text`, their lower-cased join kept by the repository, so
+/// both databases compare the same Unicode-lower-cased text).
 /// `%`, `_` and `!` in the text match themselves.
 fn search(text: &str) -> SimpleExpr {
     let escaped: String = text
         .to_lowercase()
         .chars()
+        .filter(|c| !c.is_control())
         .flat_map(|c| match c {
             '%' | '_' | '!' => vec!['!', c],
             c => vec![c],
         })
         .collect();
-    let pattern = format!("%{escaped}%");
-    let like =
-        |sql: &str| Expr::cust_with_values(format!("{sql} LIKE ? ESCAPE '!'"), [pattern.clone()]);
-    like("email_norm")
-        .or(like("nickname_norm"))
-        .or(like("lower(first_name)"))
-        .or(like("lower(last_name)"))
+    Expr::col(users::Column::SearchText).like(LikeExpr::new(format!("%{escaped}%")).escape('!'))
 }
 
 /// A page of users.

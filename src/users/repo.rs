@@ -78,18 +78,43 @@ fn flat<T>(patch: Option<Option<T>>) -> Option<T> {
     patch.flatten()
 }
 
+/// The search haystack of a user: lower-cased fields joined by a control
+/// character that no search text contains, so matches never span fields.
+pub fn search_text(
+    email_norm: &str,
+    nickname_norm: &str,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+) -> String {
+    [
+        email_norm.to_owned(),
+        nickname_norm.to_owned(),
+        first_name.unwrap_or_default().to_lowercase(),
+        last_name.unwrap_or_default().to_lowercase(),
+    ]
+    .join("\u{1f}")
+}
+
 /// Inserts a user.
 pub async fn insert(conn: &impl ConnectionTrait, new: NewUser) -> Result<users::Model, DbErr> {
     let now = time::now();
     let p = new.profile;
+    let first_name = flat(p.first_name);
+    let last_name = flat(p.last_name);
+    let haystack = search_text(
+        &new.email.normalized(),
+        &new.nickname.normalized(),
+        first_name.as_deref(),
+        last_name.as_deref(),
+    );
     let row = users::ActiveModel {
         id: Set(Uuid::new_v4()),
         email: Set(new.email.as_str().to_owned()),
         email_norm: Set(new.email.normalized()),
         nickname: Set(new.nickname.as_str().to_owned()),
         nickname_norm: Set(new.nickname.normalized()),
-        first_name: Set(flat(p.first_name)),
-        last_name: Set(flat(p.last_name)),
+        first_name: Set(first_name),
+        last_name: Set(last_name),
         bio: Set(flat(p.bio)),
         profile_picture_url: Set(flat(p.profile_picture_url).map(|u| u.as_str().to_owned())),
         picture_key: Set(None),
@@ -106,6 +131,7 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewUser) -> Result<users::
         last_login_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        search_text: Set(haystack),
     };
     users::Entity::insert(row).exec_with_returning(conn).await
 }
@@ -141,6 +167,24 @@ pub async fn update_profile(
         row.github_profile_url = Set(url(v));
     }
     row.updated_at = Set(time::now());
+    let current = |v: &sea_orm::ActiveValue<Option<String>>| match v {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => v.clone(),
+        sea_orm::ActiveValue::NotSet => None,
+    };
+    let email_norm = match &row.email_norm {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => v.clone(),
+        sea_orm::ActiveValue::NotSet => String::new(),
+    };
+    let nickname_norm = match &row.nickname_norm {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => v.clone(),
+        sea_orm::ActiveValue::NotSet => String::new(),
+    };
+    row.search_text = Set(search_text(
+        &email_norm,
+        &nickname_norm,
+        current(&row.first_name).as_deref(),
+        current(&row.last_name).as_deref(),
+    ));
     users::Entity::update(row).exec(conn).await
 }
 
@@ -240,14 +284,25 @@ pub async fn ensure_not_last_admin(
     Ok(())
 }
 
-/// Changes the email (and its uniqueness key).
-pub async fn set_email(conn: &impl ConnectionTrait, id: Uuid, email: &Email) -> Result<(), DbErr> {
+/// Changes the email (its uniqueness key and the search haystack with it).
+pub async fn set_email(
+    conn: &impl ConnectionTrait,
+    user: &users::Model,
+    email: &Email,
+) -> Result<(), DbErr> {
     use users::Column as C;
+    let haystack = search_text(
+        &email.normalized(),
+        &user.nickname_norm,
+        user.first_name.as_deref(),
+        user.last_name.as_deref(),
+    );
     users::Entity::update_many()
         .col_expr(C::Email, Expr::value(email.as_str()))
         .col_expr(C::EmailNorm, Expr::value(email.normalized()))
+        .col_expr(C::SearchText, Expr::value(haystack))
         .col_expr(C::UpdatedAt, Expr::value(time::now()))
-        .filter(C::Id.eq(id))
+        .filter(C::Id.eq(user.id))
         .exec(conn)
         .await?;
     Ok(())

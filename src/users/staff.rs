@@ -170,7 +170,7 @@ pub async fn update_user(
     errors.finish()?;
     let tx = db::begin(&state.db).await?;
     if let Some(email) = &email {
-        repo::set_email(&tx, user.id, email)
+        repo::set_email(&tx, &user, email)
             .await
             .map_err(repo::conflict_or)?;
     }

@@ -31,6 +31,9 @@ pub struct Model {
     pub last_login_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Lower-cased email, nickname, first and last name joined by U+001F,
+    /// the haystack of the staff search (see `users::repo::search_text`).
+    pub search_text: String,
 }
 
 /// Relations of a user.
