@@ -12,6 +12,7 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
 pub mod openapi;

@@ -16,7 +16,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -67,7 +67,13 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             )
         })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state);
     (router, api)
 }
@@ -222,7 +228,7 @@ impl Application {
                 users::bootstrap::ensure_admin(&db, &state.hashing, email, password, "ADMIN_EMAIL")
                     .await
                     .map_err(|e| {
-                        anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {e}{}", field_detail(&e))
+                        anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {}", crate::cli::describe(e))
                     })?;
             if outcome == users::bootstrap::Outcome::Created {
                 tracing::info!("created the administrator named by ADMIN_EMAIL");
@@ -294,32 +300,34 @@ impl Application {
     /// message in hand of the mail worker finish.
     pub async fn serve(self, shutdown: Shutdown) -> std::io::Result<()> {
         self.state.auth_rate_limit.spawn_janitor();
+        let grace = self.state.config.shutdown_timeout;
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
         let mut server_shutdown = shutdown.clone();
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service)
+        let server = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { server_shutdown.wait().await })
-            .await;
-        let _ = worker.await;
+            .into_future();
+        let mut deadline = shutdown.clone();
+        let result = tokio::select! {
+            result = server => result,
+            () = async move {
+                deadline.wait().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "SHUTDOWN_TIMEOUT reached: dropping unfinished requests");
+                Ok(())
+            }
+        };
+        let _ = tokio::time::timeout(grace, worker).await;
         result
-    }
-}
-
-fn field_detail(err: &AppError) -> String {
-    match err {
-        AppError::Validation(errors) => errors
-            .iter()
-            .map(|e| format!(" ({}: {})", e.field, e.message))
-            .collect(),
-        _ => String::new(),
     }
 }
 
 async fn check_migrated(db: &db::Db) -> anyhow::Result<()> {
     use sea_orm_migration::MigratorTrait;
-    let pending = db::Migrator::get_pending_migrations(db)
+    let pending = db::Migrator::get_pending_migrations_read_only(db)
         .await
         .context("reading the migration status")?;
     if !pending.is_empty() {

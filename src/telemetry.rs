@@ -19,7 +19,9 @@ pub fn init(format: LogFormat) {
     };
 }
 
-/// Records the outcome of a password login (no personal data).
+/// Records the outcome of a password login (no personal data): a log
+/// event and the `login_attempts_total` metric.
 pub fn login_outcome(outcome: &'static str) {
     tracing::info!(outcome, "login attempt");
+    crate::metrics::login_outcome(outcome);
 }

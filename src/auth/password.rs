@@ -82,32 +82,44 @@ impl PasswordHashing {
 
     async fn run<T: Send + 'static>(
         &self,
+        op: &'static str,
         job: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         self.inner.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = self.inner.permits.acquire().await;
-        self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        let depth = self
+            .inner
+            .waiting
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
         let _permit = permit?;
         let inner = Arc::clone(&self.inner);
-        Ok(tokio::task::spawn_blocking(move || job(&inner)).await?)
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || job(&inner)).await?;
+        crate::metrics::hashing(op, started.elapsed().as_secs_f64(), depth);
+        Ok(result)
     }
 
     /// A new Argon2id PHC string for `password`.
     pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
-        self.run(move |inner| hash_blocking(&inner.params, password.expose_secret().as_bytes()))
-            .await?
+        self.run("hash", move |inner| {
+            hash_blocking(&inner.params, password.expose_secret().as_bytes())
+        })
+        .await?
     }
 
     /// Checks `password` against `stored` (Argon2 or bcrypt PHC string).
     pub async fn verify(&self, password: SecretString, stored: String) -> anyhow::Result<Verdict> {
-        self.run(move |inner| verify_blocking(inner, password.expose_secret(), &stored))
-            .await
+        self.run("verify", move |inner| {
+            verify_blocking(inner, password.expose_secret(), &stored)
+        })
+        .await
     }
 
     /// Spends the time of a verification on a hash nobody has, so an unknown
     /// account answers as slowly as a wrong password.
     pub async fn verify_dummy(&self, password: SecretString) -> anyhow::Result<()> {
-        self.run(move |inner| {
+        self.run("verify", move |inner| {
             let _ = verify_blocking(inner, password.expose_secret(), &inner.dummy_hash);
         })
         .await

@@ -1,8 +1,11 @@
 //! Command-line interface: one binary, one file per subcommand.
 
+pub mod create_admin;
+pub mod healthcheck;
 pub mod mail;
 pub mod migrate;
 pub mod serve;
+pub mod users;
 
 use std::process::ExitCode;
 
@@ -32,6 +35,27 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Send a test email; inspect or retry the outbox.
     Mail(mail::Args),
+    /// Create a verified administrator.
+    CreateAdmin(create_admin::Args),
+    /// Manage users: roles, listing, CSV export and import.
+    Users(users::Args),
+    /// Exit 0 if the service on HOST:PORT answers /health (for containers).
+    Healthcheck,
+}
+
+/// An error of a feature function as one line for the terminal.
+pub fn describe(err: crate::error::AppError) -> anyhow::Error {
+    match err {
+        crate::error::AppError::Validation(fields) => anyhow::anyhow!(
+            "{}",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -53,6 +77,9 @@ pub fn main() -> ExitCode {
             Command::Serve => serve::run(cli.config).await,
             Command::Migrate(args) => migrate::run(cli.config, args).await,
             Command::Mail(args) => mail::run(cli.config, args).await,
+            Command::CreateAdmin(args) => create_admin::run(cli.config, args).await,
+            Command::Users(args) => users::run(cli.config, args).await,
+            Command::Healthcheck => healthcheck::run(cli.config).await,
         }
     });
     match result {

@@ -2,6 +2,7 @@
 //! (later) staff administration and public profiles.
 
 pub mod bootstrap;
+pub mod csv_io;
 pub mod dto;
 pub mod listing;
 pub mod me;

@@ -12,11 +12,13 @@ use super::staff::staff_view;
 use crate::audit::{self, Action};
 use crate::auth::extractor::{Admin, Staff};
 use crate::auth::sessions;
-use crate::db;
+use crate::db::{self, Db, entities::users};
+use crate::domain::Role;
 use crate::email::{self, MailKind};
-use crate::error::{Problem, Result};
+use crate::error::{AppError, Problem, Result};
 use crate::extract::Json;
 use crate::state::AppState;
+use uuid::Uuid;
 
 /// Changes a user's role (admin). The user's sessions are revoked and they
 /// are told by email. The last active ADMIN cannot be demoted (409).
@@ -45,35 +47,54 @@ pub async fn set_role(
     Path(id): Path<String>,
     Json(request): Json<RoleRequest>,
 ) -> Result<axum::Json<UserResponse>> {
-    let tx = db::begin(&state.db).await?;
-    let user = repo::find_target(&tx, &id).await?;
+    let user = repo::find_target(&state.db, &id).await?;
+    let updated = change_role(&state.db, Some(viewer.id()), user, request.role).await?;
+    state.mail_queued();
+    Ok(axum::Json(staff_view(&state, &viewer, updated)))
+}
+
+/// Sets `user`'s role: audited (actor `None` for the CLI), the user's
+/// sessions revoked and an email queued, in one transaction. Demoting the
+/// last active ADMIN is refused (409). Setting the same role changes nothing.
+pub async fn change_role(
+    db: &Db,
+    actor: Option<Uuid>,
+    user: users::Model,
+    role: Role,
+) -> Result<users::Model> {
+    let tx = db::begin(db).await?;
+    // Re-read inside the transaction: the decision must see the current row.
+    let user = repo::find_by_id(&tx, user.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such user".into()))?;
     let old = repo::role_of(&user);
-    if old != request.role {
-        if request.role < old {
+    if old != role {
+        if role < old {
             repo::ensure_not_last_admin(&tx, &user).await?;
         }
-        repo::set_role(&tx, user.id, request.role).await?;
+        repo::set_role(&tx, user.id, role).await?;
         sessions::revoke_all(&tx, user.id, None).await?;
         audit::record(
             &tx,
-            Some(viewer.id()),
+            actor,
             Some(user.id),
             Action::RoleChanged,
-            json!({ "from": old, "to": request.role }),
+            json!({ "from": old, "to": role, "via": if actor.is_some() { "api" } else { "cli" } }),
         )
         .await?;
         email::enqueue(
             &tx,
             &user.email,
             MailKind::RoleChanged,
-            json!({ "nickname": user.nickname, "old_role": old, "new_role": request.role }),
+            json!({ "nickname": user.nickname, "old_role": old, "new_role": role }),
         )
         .await?;
     }
-    let updated = repo::find_target(&tx, &id).await?;
+    let updated = repo::find_by_id(&tx, user.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such user".into()))?;
     tx.commit().await?;
-    state.mail_queued();
-    Ok(axum::Json(staff_view(&state, &viewer, updated)))
+    Ok(updated)
 }
 
 /// Locks an account until it is unlocked; its sessions end at once.

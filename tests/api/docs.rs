@@ -73,7 +73,10 @@ async fn openapi_lists_every_route(backend: Backend) {
             // A handler may answer 404 for an unknown resource; the router's
             // own fallback ("no such resource") means the route is missing.
             let body: Value = response.json().await.expect("problem");
-            assert_ne!(body["detail"], "no such resource", "{op} is documented but not routed");
+            assert_ne!(
+                body["detail"], "no such resource",
+                "{op} is documented but not routed"
+            );
         }
     }
     // The Authorize button logs in through /login with the password flow.
