@@ -627,3 +627,100 @@ pub async fn assert_token_error(response: Response, status: StatusCode) -> Value
     );
     body
 }
+
+// ------------------------------------------------------------ administration
+
+/// The administrator [`spawn_app_with_admin`] creates from the environment.
+pub const ADMIN_EMAIL: &str = "root@example.com";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "admin-pass-phrase";
+
+/// Starts the application with `ADMIN_EMAIL`/`ADMIN_PASSWORD` set, so it
+/// creates that administrator at start.
+pub async fn spawn_app_with_admin(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |c| {
+        c.admin_email = Some(ADMIN_EMAIL.into());
+        c.admin_password = Some(SecretString::from(ADMIN_PASSWORD.to_owned()));
+    })
+    .await
+}
+
+impl TestApp {
+    /// Logs in as the environment administrator; returns (id, access token).
+    pub async fn admin(&self) -> (String, String) {
+        let (access, _) = self.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let id = jwt_claims(&access)["sub"].as_str().expect("sub").to_owned();
+        (id, access)
+    }
+
+    /// A request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.request(method, path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Creates a user through `POST /users` as `staff_token` (password
+    /// [`PASSWORD`], `role`, with `extra` fields merged); returns the user.
+    pub async fn create_user_as(
+        &self,
+        staff_token: &str,
+        email: &str,
+        role: &str,
+        extra: Value,
+    ) -> Value {
+        let mut body = json!({ "email": email, "password": PASSWORD, "role": role });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+        let response = self
+            .call(Method::POST, "/users", Some(staff_token), Some(&body))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create {email}");
+        response.json().await.expect("json")
+    }
+
+    /// Creates a user with `role` as `staff_token` and logs in as them;
+    /// returns (id, access token).
+    pub async fn user_with_role_as(
+        &self,
+        staff_token: &str,
+        email: &str,
+        role: &str,
+    ) -> (String, String) {
+        let user = self
+            .create_user_as(staff_token, email, role, json!({}))
+            .await;
+        let (access, _) = self.tokens(email, PASSWORD).await;
+        (user["id"].as_str().expect("id").to_owned(), access)
+    }
+
+    /// Creates a user with `role` (as the environment administrator) and
+    /// logs in as them; returns (id, access token).
+    pub async fn user_with_role(&self, email: &str, role: &str) -> (String, String) {
+        let (_, admin) = self.admin().await;
+        self.user_with_role_as(&admin, email, role).await
+    }
+
+    /// `GET /audit-events?{query}` as `admin_token`; must answer 200.
+    pub async fn audit_events(&self, admin_token: &str, query: &str) -> Value {
+        let response = self
+            .get(&format!("/audit-events?{query}"), Some(admin_token))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "audit-events?{query}");
+        response.json().await.expect("json")
+    }
+}

@@ -4,9 +4,17 @@
 mod helpers;
 mod smtp;
 
+mod admin;
 mod docs;
+mod listing;
 mod login;
+mod mail;
 mod me;
+mod password;
+mod permissions;
+mod profiles;
 mod registration;
+mod security;
+mod sessions;
 mod startup;
 mod verification;
