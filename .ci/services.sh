@@ -31,3 +31,15 @@ ensure_postgres() {
   fi
   echo "PostgreSQL: ready at 127.0.0.1:5432"
 }
+
+# The S3-compatible test server: s3s-fs from crates.io, built once and kept
+# in ~/.cargo/bin (about 4 minutes on 2 cores the first time).
+ensure_s3s_fs() {
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if s3s-fs --version >/dev/null 2>&1; then
+    echo "S3 test server: $(s3s-fs --version)"
+    return
+  fi
+  echo "S3 test server: installing s3s-fs 0.14.1"
+  cargo install s3s-fs@0.14.1 --features binary --locked
+}

@@ -16,11 +16,13 @@ pub mod metrics;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
 pub mod openapi;
+pub mod pictures;
 pub mod ops;
 pub mod ratelimit;
 pub mod shutdown;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod time;
 pub mod users;

@@ -28,6 +28,7 @@ use utoipa::openapi::{Content, OpenApi, Schema};
         (name = "password", description = "Password reset"),
         (name = "users", description = "Staff administration of users (MANAGER, ADMIN)"),
         (name = "profiles", description = "Public profiles"),
+        (name = "pictures", description = "Profile pictures"),
         (name = "audit", description = "The audit trail (ADMIN)"),
         (name = "ops", description = "Health and readiness"),
     )

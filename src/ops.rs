@@ -23,6 +23,8 @@ pub struct StatusResponse {
 pub struct Checks {
     /// `ok` or `unavailable`.
     pub database: &'static str,
+    /// `ok` or `unavailable`.
+    pub storage: &'static str,
 }
 
 /// Liveness: answers without touching any dependency.
@@ -35,7 +37,7 @@ pub async fn health() -> axum::Json<StatusResponse> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database and object storage answer.
 #[utoipa::path(get, path = "/ready", tag = "ops",
     responses(
         (status = 200, description = "Ready to serve", body = StatusResponse),
@@ -51,7 +53,16 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Sta
         Ok(Ok(())) => "ok",
         _ => "unavailable",
     };
-    let ok = database == "ok";
+    let storage = match tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        state.storage.check(),
+    )
+    .await
+    {
+        Ok(Ok(())) => "ok",
+        _ => "unavailable",
+    };
+    let ok = database == "ok" && storage == "ok";
     (
         if ok {
             StatusCode::OK
@@ -60,7 +71,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Sta
         },
         axum::Json(StatusResponse {
             status: if ok { "ok" } else { "unavailable" },
-            checks: Some(Checks { database }),
+            checks: Some(Checks { database, storage }),
         }),
     )
 }

@@ -30,6 +30,7 @@ use crate::email::worker::Worker;
 use crate::error::{AppError, problem_response};
 use crate::shutdown::{self, Shutdown};
 use crate::state::AppState;
+use crate::storage::Storage;
 use crate::{auth, db, openapi, ops, users};
 
 /// Longest time a request may take before it is answered 408.
@@ -56,6 +57,12 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(users::router())
         .merge(crate::audit::router())
+        .merge(crate::pictures::router())
+        .merge(
+            crate::pictures::upload_router().layer(axum::extract::DefaultBodyLimit::max(
+                state.config.avatar_max_bytes.saturating_add(64 * 1024),
+            )),
+        )
         .split_for_parts();
     let router = router
         .fallback(|| async { AppError::NotFound("no such resource".into()) })
@@ -120,7 +127,18 @@ pub fn router(state: AppState) -> Router {
         app = app.layer(cors);
     }
     let request_id = HeaderName::from_static("x-request-id");
-    app.layer(TimeoutLayer::with_status_code(
+    // A panic is a bug; still, the client gets a problem+json 500, not a cut connection.
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        |_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "an internal error occurred".into(),
+                None,
+            )
+        },
+    ))
+    .layer(TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
         REQUEST_TIMEOUT,
     ))
@@ -200,6 +218,13 @@ impl Application {
         }
         let transport =
             Transport::from_config(config.smtp_url.as_ref(), config.data_dir.join("outbox"))?;
+        let storage = Storage::from_config(&config)?;
+        storage.check().await.map_err(|e| {
+            anyhow::anyhow!(
+                "STORAGE_URL: {} is unreachable or does not exist (create the bucket first): {e}",
+                storage.describe()
+            )
+        })?;
         let templates = Templates::load(config.email_templates_dir.as_deref())
             .context("EMAIL_TEMPLATES_DIR: cannot load the email templates")?;
         let address = SocketAddr::new(config.host, config.port);
@@ -222,6 +247,10 @@ impl Application {
             trusted_proxies: crate::ratelimit::TrustedProxies::parse(&config.trusted_proxies)
                 .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?,
             auth_rate_limit: crate::ratelimit::AuthRateLimit::new(config.auth_rate_limit),
+            storage,
+            image_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         };
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let (outcome, _) =
@@ -279,8 +308,9 @@ impl Application {
             "PostgreSQL".to_owned()
         };
         format!(
-            "listening on http://{addr} — docs at {base}/docs — database: {database} — mail: {mail}",
+            "listening on http://{addr} — docs at {base}/docs — database: {database} — storage: {storage} — mail: {mail}",
             base = config.base_url(),
+            storage = self.state.storage.describe(),
             mail = self.worker.transport.describe(),
         )
     }

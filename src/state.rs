@@ -10,6 +10,8 @@ use crate::auth::password::PasswordHashing;
 use crate::config::Config;
 use crate::db::Db;
 use crate::ratelimit::{AuthRateLimit, TrustedProxies};
+use crate::storage::Storage;
+use tokio::sync::Semaphore;
 
 /// Cloned into every request; everything inside is cheap to clone.
 #[derive(Clone)]
@@ -28,6 +30,10 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// The authentication endpoints' rate limit.
     pub auth_rate_limit: AuthRateLimit,
+    /// Object storage for pictures.
+    pub storage: Storage,
+    /// Bounds concurrent image decoding (one slot per core).
+    pub image_permits: Arc<Semaphore>,
 }
 
 impl AppState {

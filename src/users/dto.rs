@@ -103,6 +103,7 @@ impl UserResponse {
             ],
             Viewer::Staff { role, is_self } => staff_links(&user, role, is_self, base),
         };
+        let picture = crate::pictures::routes::picture_url(&user, base);
         Self {
             id: user.id,
             email: user.email,
@@ -110,7 +111,7 @@ impl UserResponse {
             first_name: user.first_name,
             last_name: user.last_name,
             bio: user.bio,
-            profile_picture_url: user.profile_picture_url,
+            profile_picture_url: Some(picture),
             linkedin_profile_url: user.linkedin_profile_url,
             github_profile_url: user.github_profile_url,
             role: user.role.parse().unwrap_or(Role::Anonymous),
@@ -420,14 +421,15 @@ pub struct PublicProfile {
     pub is_professional: bool,
 }
 
-impl From<users::Model> for PublicProfile {
-    fn from(u: users::Model) -> Self {
+impl PublicProfile {
+    /// The public profile of `u`.
+    pub fn new(u: users::Model, base: &str) -> Self {
         Self {
+            profile_picture_url: Some(crate::pictures::routes::picture_url(&u, base)),
             nickname: u.nickname,
             first_name: u.first_name,
             last_name: u.last_name,
             bio: u.bio,
-            profile_picture_url: u.profile_picture_url,
             linkedin_profile_url: u.linkedin_profile_url,
             github_profile_url: u.github_profile_url,
             is_professional: u.is_professional,

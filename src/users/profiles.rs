@@ -32,5 +32,5 @@ pub async fn get_profile(
         .one(&state.db)
         .await?
         .ok_or_else(not_found)?;
-    Ok(axum::Json(user.into()))
+    Ok(axum::Json(PublicProfile::new(user, state.config.base_url())))
 }

@@ -232,9 +232,11 @@ pub async fn delete_user(
     Admin(viewer): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
+    let user = repo::find_target(&state.db, &id).await?;
     let tx = db::begin(&state.db).await?;
-    let user = repo::find_target(&tx, &id).await?;
     repo::ensure_not_last_admin(&tx, &user).await?;
+    // Objects first: with storage down this is a 503 and nothing is deleted.
+    crate::pictures::routes::delete_for_user(&state, &user).await?;
     repo::delete(&tx, user.id).await?;
     audit::record(
         &tx,

@@ -1,0 +1,292 @@
+//! The upload pipeline, pure and blocking (run it off the async workers):
+//! sniff the format from the bytes, refuse huge images from their header
+//! before decoding, decode, turn upright (EXIF orientation), centre-crop to
+//! a square, resize to 512×512 and re-encode. Re-encoding from pixels drops
+//! every piece of metadata (EXIF, GPS, comments).
+
+use std::io::Cursor;
+
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use sha2::{Digest, Sha256};
+
+/// Side of every stored picture, in pixels.
+pub const SIZE: u32 = 512;
+/// Largest accepted image, in pixels (width × height), checked before decoding.
+pub const MAX_PIXELS: u64 = 40_000_000;
+
+/// Accepted input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// PNG.
+    Png,
+    /// JPEG.
+    Jpeg,
+    /// WebP.
+    WebP,
+    /// GIF (the first frame is kept).
+    Gif,
+}
+
+impl Format {
+    fn image_format(self) -> ImageFormat {
+        match self {
+            Format::Png => ImageFormat::Png,
+            Format::Jpeg => ImageFormat::Jpeg,
+            Format::WebP => ImageFormat::WebP,
+            Format::Gif => ImageFormat::Gif,
+        }
+    }
+}
+
+/// The format the bytes are in, judged only by their signature.
+pub fn sniff(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(Format::Png)
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Format::Jpeg)
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some(Format::Gif)
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some(Format::WebP)
+    } else {
+        None
+    }
+}
+
+/// Why an upload was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PipelineError {
+    /// Not PNG, JPEG, WebP or GIF, or does not decode as one (415).
+    #[error("the file is not a PNG, JPEG, WebP or GIF image")]
+    Unsupported,
+    /// Over `MAX_PIXELS` (422).
+    #[error("the image is {width}×{height} pixels; at most 40 megapixels are accepted")]
+    TooLarge {
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+    },
+}
+
+/// A processed picture, ready to store.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    /// The encoded image.
+    pub bytes: Vec<u8>,
+    /// `jpg` or `png`.
+    pub extension: &'static str,
+    /// First 16 hex digits of the SHA-256 of `bytes`: part of the key and the ETag.
+    pub digest: String,
+}
+
+/// The content type of a stored extension.
+pub fn content_type(extension: &str) -> Option<&'static str> {
+    match extension {
+        "jpg" => Some("image/jpeg"),
+        "png" => Some("image/png"),
+        _ => None,
+    }
+}
+
+/// Runs the whole pipeline on an upload.
+pub fn process(input: &[u8]) -> Result<Processed, PipelineError> {
+    let format = sniff(input).ok_or(PipelineError::Unsupported)?;
+    let reader = || ImageReader::with_format(Cursor::new(input), format.image_format());
+    // Reading the header allocates nothing; the decoders' own limits would
+    // refuse a huge header as "unsupported" before we could say why.
+    let mut probe = reader();
+    probe.no_limits();
+    let (width, height) = probe
+        .into_dimensions()
+        .map_err(|_| PipelineError::Unsupported)?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(PipelineError::TooLarge { width, height });
+    }
+    if width == 0 || height == 0 {
+        return Err(PipelineError::Unsupported);
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
+    let mut decoder = reader()
+        .into_decoder()
+        .map_err(|_| PipelineError::Unsupported)?;
+    decoder
+        .set_limits(limits)
+        .map_err(|_| PipelineError::Unsupported)?;
+    let orientation = decoder.orientation().ok();
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|_| PipelineError::Unsupported)?;
+    if let Some(orientation) = orientation {
+        image.apply_orientation(orientation);
+    }
+    let side = image.width().min(image.height());
+    let square = image.crop_imm(
+        (image.width() - side) / 2,
+        (image.height() - side) / 2,
+        side,
+        side,
+    );
+    let resized = square.resize_exact(SIZE, SIZE, FilterType::CatmullRom);
+    let mut bytes = Vec::new();
+    // GIF and WebP decode to RGBA even when opaque: keep PNG only for real transparency.
+    let transparent =
+        resized.color().has_alpha() && resized.to_rgba8().pixels().any(|p| p[3] < 255);
+    let extension = if transparent {
+        DynamicImage::ImageRgba8(resized.to_rgba8())
+            .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+            .map_err(|_| PipelineError::Unsupported)?;
+        "png"
+    } else {
+        let rgb = resized.to_rgb8();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
+            .encode_image(&rgb)
+            .map_err(|_| PipelineError::Unsupported)?;
+        "jpg"
+    };
+    let digest = hex::encode(Sha256::digest(&bytes))[..16].to_owned();
+    Ok(Processed {
+        bytes,
+        extension,
+        digest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Rgb, Rgba};
+
+    fn encode(image: DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        image
+            .write_to(&mut Cursor::new(&mut out), format)
+            .expect("encode");
+        out
+    }
+
+    fn photo(width: u32, height: u32) -> DynamicImage {
+        DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
+            Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        }))
+    }
+
+    #[test]
+    fn every_format_becomes_a_512_square() {
+        for format in [
+            ImageFormat::Png,
+            ImageFormat::Jpeg,
+            ImageFormat::Gif,
+            ImageFormat::WebP,
+        ] {
+            let input = encode(photo(300, 200), format);
+            let out = process(&input).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+            let decoded = image::load_from_memory(&out.bytes).expect("output decodes");
+            assert_eq!(
+                (decoded.width(), decoded.height()),
+                (SIZE, SIZE),
+                "{format:?}"
+            );
+            assert_eq!(out.digest.len(), 16);
+        }
+    }
+
+    #[test]
+    fn transparency_is_kept_as_png_and_photos_become_jpeg() {
+        let rgba = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(10, 10, Rgba([0, 0, 0, 0])));
+        assert_eq!(
+            process(&encode(rgba, ImageFormat::Png))
+                .expect("png")
+                .extension,
+            "png"
+        );
+        assert_eq!(
+            process(&encode(photo(10, 10), ImageFormat::Png))
+                .expect("jpg")
+                .extension,
+            "jpg"
+        );
+    }
+
+    #[test]
+    fn the_centre_is_kept() {
+        // A wide image: red left third, green centre, blue right third.
+        let wide = DynamicImage::ImageRgb8(ImageBuffer::from_fn(300, 100, |x, _| match x {
+            0..100 => Rgb([255, 0, 0]),
+            100..200 => Rgb([0, 255, 0]),
+            _ => Rgb([0, 0, 255]),
+        }));
+        let out = process(&encode(wide, ImageFormat::Png)).expect("ok");
+        let pixel = image::load_from_memory(&out.bytes)
+            .expect("decode")
+            .to_rgb8();
+        let centre = pixel.get_pixel(256, 256);
+        assert!(
+            centre[1] > 200 && centre[0] < 60 && centre[2] < 60,
+            "{centre:?}"
+        );
+    }
+
+    #[test]
+    fn text_is_refused_whatever_its_name() {
+        assert_eq!(
+            process(b"hello, I am a png").err(),
+            Some(PipelineError::Unsupported)
+        );
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n"), Some(Format::Png));
+        let truncated = &encode(photo(50, 50), ImageFormat::Png)[..40];
+        assert_eq!(process(truncated).err(), Some(PipelineError::Unsupported));
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_from_its_header() {
+        // A PNG declaring 100 000 × 100 000 pixels, with a token IDAT chunk.
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &ihdr));
+        png.extend(chunk(
+            b"IDAT",
+            &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01],
+        ));
+        png.extend(chunk(b"IEND", &[]));
+        assert_eq!(
+            process(&png).err(),
+            Some(PipelineError::TooLarge {
+                width: 100_000,
+                height: 100_000
+            })
+        );
+    }
+
+    fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut out = u32::try_from(data.len())
+            .expect("small")
+            .to_be_bytes()
+            .to_vec();
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+        out
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for byte in data {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+}
