@@ -207,6 +207,8 @@ impl Application {
         hashing: PasswordHashing,
     ) -> anyhow::Result<Self> {
         config.validate()?;
+        // Install the recorder before anything is counted.
+        crate::metrics::handle();
         let jwt_secret = config.jwt_secret()?;
         let db = db::connect(&config.database_url)
             .await

@@ -103,10 +103,10 @@ async fn replace_picture(
         }
         return Err(err);
     }
-    if let Some(old) = user.picture_key.as_deref().filter(|old| *old != key) {
-        if let Err(err) = state.storage.delete(old).await {
-            tracing::warn!(error = %err, "could not remove a replaced picture");
-        }
+    if let Some(old) = user.picture_key.as_deref().filter(|old| *old != key)
+        && let Err(err) = state.storage.delete(old).await
+    {
+        tracing::warn!(error = %err, "could not remove a replaced picture");
     }
     repo::find_target(&state.db, &user.id.to_string()).await
 }

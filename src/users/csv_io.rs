@@ -112,7 +112,8 @@ pub async fn import(db: &Db, input: impl Read) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
     let mut records = reader.deserialize::<Row>();
     loop {
-        let line = records.reader().position().line() + 1;
+        // The position of the record about to be read (the header is behind us).
+        let line = records.reader().position().line();
         let Some(record) = records.next() else { break };
         let row = match record {
             Ok(row) => row,

@@ -109,7 +109,7 @@ impl Sort {
                 );
             }
         };
-        Expr::col(column).into()
+        Expr::col(column)
     }
 }
 

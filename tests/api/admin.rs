@@ -730,6 +730,15 @@ async fn the_audit_log_filters_and_pages(backend: Backend) {
     );
     assert_eq!(created_by_root["total"], 4, "the manager and u1..u3");
     assert_eq!(role_changes["total"], 1);
+    let bootstrap = audit_items(&app, &root, &format!("user_id={root_id}")).await;
+    assert_eq!(bootstrap.len(), 1, "{bootstrap:?}");
+    assert_eq!(bootstrap[0]["action"], "user_created");
+    assert_eq!(
+        bootstrap[0]["actor_id"],
+        Value::Null,
+        "the environment admin was created by the system"
+    );
+    assert_eq!(bootstrap[0]["details"]["role"], "ADMIN");
     let event = &role_changes["items"][0];
     for field in ["id", "at", "actor_id", "user_id", "action", "details"] {
         assert!(!event[field].is_null(), "{field} in {event}");

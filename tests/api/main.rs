@@ -6,6 +6,7 @@ mod smtp;
 
 mod admin;
 mod docs;
+mod explain;
 mod listing;
 mod login;
 mod mail;

@@ -17,7 +17,7 @@ use crate::on_both_databases;
 const BIN: &str = env!("CARGO_BIN_EXE_user-management");
 
 /// A command for the binary with a clean environment (no inherited settings).
-fn binary(dir: &std::path::Path) -> Command {
+pub(crate) fn binary(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_clear()
@@ -235,4 +235,31 @@ pub fn cli(app: &crate::helpers::TestApp, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// As [`cli`], with `stdin` written to the subcommand's standard input; it
+/// returns the whole output whatever the exit status, for the caller to check.
+pub fn cli_with_stdin(
+    app: &crate::helpers::TestApp,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = binary(dir.path())
+        .env("DATABASE_URL", &app.config.database_url)
+        .env("JWT_SECRET", crate::helpers::JWT_SECRET)
+        .env("SMTP_URL", app.smtp.url())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    if let Some(mut input) = child.stdin.take() {
+        // A command that exits without reading its input closes the pipe;
+        // its exit status then tells the story.
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().expect("wait for the binary")
 }
