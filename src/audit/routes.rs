@@ -13,7 +13,7 @@ use crate::error::{AppError, Problem, Result};
 use crate::extract::Query;
 use crate::state::AppState;
 use crate::users::dto::Link;
-use crate::users::listing::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::users::listing::{DEFAULT_LIMIT, MAX_LIMIT, MAX_SKIP};
 
 /// Filters of `GET /audit-events`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -27,8 +27,10 @@ pub struct AuditQuery {
     /// Only this action (e.g. `role_changed`).
     pub action: Option<String>,
     /// Rows to skip.
+    #[param(minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub skip: Option<u64>,
     /// Page size (default 10, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -94,6 +96,12 @@ pub async fn list_audit_events(
         ));
     }
     let skip = query.skip.unwrap_or(0);
+    if skip > MAX_SKIP {
+        return Err(AppError::field(
+            "skip",
+            format!("must be at most {MAX_SKIP}"),
+        ));
+    }
     let mut select = audit_events::Entity::find();
     if let Some(id) = query.user_id {
         select = select.filter(C::UserId.eq(id));

@@ -43,6 +43,7 @@ pub struct TokenResponse {
 #[expect(dead_code, reason = "documentation only")]
 pub struct TokenRequest {
     /// `password` (default) or `refresh_token`.
+    #[schema(pattern = "^(password|refresh_token)$")]
     grant_type: Option<String>,
     /// The email (password grant).
     username: Option<String>,

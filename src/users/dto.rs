@@ -165,25 +165,47 @@ fn staff_links(user: &users::Model, viewer: Role, is_self: bool, base: &str) -> 
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address; unique, case-insensitively.
-    #[schema(example = "jane.doe@example.com")]
+    #[schema(
+        example = "jane.doe@example.com",
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
+        max_length = 254
+    )]
     pub email: String,
     /// 8–128 characters, not a common password, not the email or nickname.
-    #[schema(format = Password, example = "correct horse battery staple")]
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 8, max_length = 128)]
     pub password: String,
     /// 3–50 of `[A-Za-z0-9_-]`; generated when omitted.
-    #[schema(example = "jane_doe")]
+    #[schema(example = "jane_doe", pattern = r"^[A-Za-z0-9_-]{3,50}$")]
     pub nickname: Option<String>,
     /// At most 100 characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
     pub first_name: Option<String>,
     /// At most 100 characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
     pub last_name: Option<String>,
     /// At most 500 characters.
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        max_length = 500
+    )]
     pub bio: Option<String>,
     /// http(s) URL, at most 255 characters.
+    #[schema(
+        pattern = r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        max_length = 255
+    )]
     pub profile_picture_url: Option<String>,
     /// https URL on linkedin.com.
+    #[schema(
+        pattern = r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        max_length = 255
+    )]
     pub linkedin_profile_url: Option<String>,
     /// https URL on github.com.
+    #[schema(
+        pattern = r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        max_length = 255
+    )]
     pub github_profile_url: Option<String>,
 }
 
@@ -225,31 +247,31 @@ impl RegisterRequest {
 pub struct UpdateProfileRequest {
     /// New nickname.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{3,50}$")]
     pub nickname: Patch<String>,
     /// First name.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
     pub first_name: Patch<String>,
     /// Last name.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
     pub last_name: Patch<String>,
     /// Bio.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$", max_length = 500)]
     pub bio: Patch<String>,
     /// Picture URL.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
     pub profile_picture_url: Patch<String>,
     /// LinkedIn URL.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
     pub linkedin_profile_url: Patch<String>,
     /// GitHub URL.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
     pub github_profile_url: Patch<String>,
 }
 
@@ -272,6 +294,10 @@ impl From<UpdateProfileRequest> for RawProfile {
 #[serde(deny_unknown_fields)]
 pub struct ResendRequest {
     /// The address the account was registered with.
+    #[schema(
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
+        max_length = 254
+    )]
     pub email: String,
 }
 
@@ -287,25 +313,48 @@ pub struct MessageResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Email address; unique, case-insensitively.
+    #[schema(
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
+        max_length = 254
+    )]
     pub email: String,
     /// Initial password (same policy as registration).
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: String,
     /// Role (default AUTHENTICATED; a MANAGER may give at most AUTHENTICATED).
     pub role: Option<Role>,
     /// Nickname; generated when omitted.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{3,50}$")]
     pub nickname: Option<String>,
     /// First name.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
     pub first_name: Option<String>,
     /// Last name.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
     pub last_name: Option<String>,
     /// Bio.
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        max_length = 500
+    )]
     pub bio: Option<String>,
     /// Picture URL.
+    #[schema(
+        pattern = r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        max_length = 255
+    )]
     pub profile_picture_url: Option<String>,
     /// LinkedIn URL.
+    #[schema(
+        pattern = r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        max_length = 255
+    )]
     pub linkedin_profile_url: Option<String>,
     /// GitHub URL.
+    #[schema(
+        pattern = r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        max_length = 255
+    )]
     pub github_profile_url: Option<String>,
 }
 
@@ -335,34 +384,38 @@ impl CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct StaffUpdateRequest {
     /// New email (unique, case-insensitively).
+    #[schema(
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
+        max_length = 254
+    )]
     pub email: Option<String>,
     /// New nickname.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{3,50}$")]
     pub nickname: Patch<String>,
     /// First name.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
     pub first_name: Patch<String>,
     /// Last name.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
     pub last_name: Patch<String>,
     /// Bio.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$", max_length = 500)]
     pub bio: Patch<String>,
     /// Picture URL.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
     pub profile_picture_url: Patch<String>,
     /// LinkedIn URL.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
     pub linkedin_profile_url: Patch<String>,
     /// GitHub URL.
     #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
     pub github_profile_url: Patch<String>,
 }
 

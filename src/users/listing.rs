@@ -23,6 +23,9 @@ use crate::error::{AppError, Result};
 pub const DEFAULT_LIMIT: u64 = 10;
 /// Largest page size.
 pub const MAX_LIMIT: u64 = 100;
+/// Largest offset: beyond it no page can exist, and the databases' 64-bit
+/// offsets must not overflow.
+pub const MAX_SKIP: u64 = 1_000_000_000_000;
 
 /// Query parameters of `GET /users`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -30,10 +33,13 @@ pub const MAX_LIMIT: u64 = 100;
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Rows to skip (default 0).
+    #[param(minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub skip: Option<u64>,
     /// Page size (default 10, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     /// Case-insensitive substring of email, nickname, first or last name.
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// Only this role.
     pub role: Option<Role>,
@@ -49,6 +55,7 @@ pub struct ListQuery {
     pub created_before: Option<DateTime<Utc>>,
     /// `created_at`, `email`, `nickname`, `last_login_at`, `updated_at`, `role`;
     /// prefix `-` for descending. Default `-created_at`.
+    #[param(pattern = r"^[-+]?(created_at|email|nickname|last_login_at|updated_at|role)$")]
     pub sort: Option<String>,
 }
 
@@ -129,6 +136,9 @@ impl Listing {
         let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             errors.push("limit", format!("must be between 1 and {MAX_LIMIT}"));
+        }
+        if query.skip.is_some_and(|skip| skip > MAX_SKIP) {
+            errors.push("skip", format!("must be at most {MAX_SKIP}"));
         }
         let sort = match query.sort.as_deref() {
             None => Some(Sort {
@@ -333,6 +343,12 @@ mod tests {
             })
             .is_err()
         );
+        // Regression: 2^63 overflowed the databases' offset (a 500).
+        let huge = ListQuery {
+            skip: Some(1 << 63),
+            ..Default::default()
+        };
+        assert!(matches!(Listing::parse(huge), Err(AppError::Validation(_))));
     }
 
     #[test]

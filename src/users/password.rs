@@ -23,7 +23,7 @@ pub struct ChangePasswordRequest {
     #[schema(format = Password)]
     pub current_password: String,
     /// The new password (same policy as registration).
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 

@@ -32,5 +32,8 @@ pub async fn get_profile(
         .one(&state.db)
         .await?
         .ok_or_else(not_found)?;
-    Ok(axum::Json(PublicProfile::new(user, state.config.base_url())))
+    Ok(axum::Json(PublicProfile::new(
+        user,
+        state.config.base_url(),
+    )))
 }

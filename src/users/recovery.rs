@@ -39,7 +39,7 @@ pub struct ResetPasswordRequest {
     /// The token from the reset link (`token=` in its query).
     pub token: String,
     /// The new password (same policy as registration).
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 mod smtp;
 
 mod admin;
+mod contract;
 mod docs;
 mod explain;
 mod listing;
