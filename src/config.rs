@@ -136,6 +136,10 @@ pub struct Config {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
+    /// Longest time a request may take, body upload included (then 408).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
     /// On SIGTERM/Ctrl-C, how long in-flight requests may take to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -218,6 +222,9 @@ impl Config {
         }
         if self.access_token_ttl < Duration::from_secs(1) {
             return Err(invalid("ACCESS_TOKEN_TTL", "must be at least 1s"));
+        }
+        if self.request_timeout < Duration::from_millis(100) {
+            return Err(invalid("REQUEST_TIMEOUT", "must be at least 100ms"));
         }
         if self.refresh_token_ttl < self.access_token_ttl {
             return Err(invalid(

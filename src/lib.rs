@@ -26,3 +26,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod time;
 pub mod users;
+pub mod workers;

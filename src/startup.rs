@@ -33,8 +33,6 @@ use crate::state::AppState;
 use crate::storage::Storage;
 use crate::{auth, db, openapi, ops, users};
 
-/// Longest time a request may take before it is answered 408.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The docs page: own scripts and styles only (Swagger UI sets inline
 /// styles), no framing, requests only to this service.
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -140,7 +138,7 @@ pub fn router(state: AppState) -> Router {
     ))
     .layer(TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
-        REQUEST_TIMEOUT,
+        config.request_timeout,
     ))
     .layer(PropagateRequestIdLayer::new(request_id.clone()))
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -250,9 +248,7 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?,
             auth_rate_limit: crate::ratelimit::AuthRateLimit::new(config.auth_rate_limit),
             storage,
-            image_permits: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            image_workers: crate::workers::Workers::per_core("images")?,
         };
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let (outcome, _) =

@@ -11,7 +11,6 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::ratelimit::{AuthRateLimit, TrustedProxies};
 use crate::storage::Storage;
-use tokio::sync::Semaphore;
 
 /// Cloned into every request; everything inside is cheap to clone.
 #[derive(Clone)]
@@ -32,8 +31,8 @@ pub struct AppState {
     pub auth_rate_limit: AuthRateLimit,
     /// Object storage for pictures.
     pub storage: Storage,
-    /// Bounds concurrent image decoding (one slot per core).
-    pub image_permits: Arc<Semaphore>,
+    /// Worker threads for image decoding (one per core).
+    pub image_workers: crate::workers::Workers,
 }
 
 impl AppState {

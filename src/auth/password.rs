@@ -1,14 +1,14 @@
-//! Password hashing: Argon2id on a bounded pool of blocking threads, so a
+//! Password hashing: Argon2id on a fixed pool of worker threads, so a
 //! flood of logins queues for the hashing cores instead of starving the
 //! async workers; bcrypt hashes imported from the original project are
 //! verified and flagged for re-hashing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+
+use crate::workers::Workers;
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,14 +32,13 @@ impl Verdict {
 #[derive(Clone)]
 pub struct PasswordHashing {
     inner: Arc<Inner>,
+    workers: Workers,
 }
 
 struct Inner {
     params: Params,
     /// `$argon2id$v=19$m=..,t=..,p=..$`: a hash with another prefix needs re-hashing.
     current_prefix: String,
-    permits: Semaphore,
-    waiting: AtomicUsize,
     /// Verified against when the user does not exist, so timing says nothing.
     dummy_hash: String,
 }
@@ -61,10 +60,9 @@ impl PasswordHashing {
             inner: Arc::new(Inner {
                 params,
                 current_prefix,
-                permits: Semaphore::new(threads.max(1)),
-                waiting: AtomicUsize::new(0),
                 dummy_hash,
             }),
+            workers: Workers::new("argon2", threads)?,
         })
     }
 
@@ -77,7 +75,7 @@ impl PasswordHashing {
 
     /// Requests waiting for a hashing slot (a metric).
     pub fn queue_depth(&self) -> usize {
-        self.inner.waiting.load(Ordering::Relaxed)
+        self.workers.queue_depth()
     }
 
     async fn run<T: Send + 'static>(
@@ -85,18 +83,17 @@ impl PasswordHashing {
         op: &'static str,
         job: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
-        let permit = self.inner.permits.acquire().await;
-        let depth = self
-            .inner
-            .waiting
-            .fetch_sub(1, Ordering::Relaxed)
-            .saturating_sub(1);
-        let _permit = permit?;
+        let depth = self.workers.queue_depth();
         let inner = Arc::clone(&self.inner);
-        let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || job(&inner)).await?;
-        crate::metrics::hashing(op, started.elapsed().as_secs_f64(), depth);
+        let (result, took) = self
+            .workers
+            .run(move || {
+                let started = std::time::Instant::now();
+                let result = job(&inner);
+                (result, started.elapsed())
+            })
+            .await?;
+        crate::metrics::hashing(op, took.as_secs_f64(), depth);
         Ok(result)
     }
 

@@ -59,14 +59,11 @@ async fn read_file(mut form: Multipart, max: usize) -> Result<Vec<u8>> {
     ))
 }
 
-/// Runs the pipeline on a blocking thread, a bounded number at a time.
+/// Runs the pipeline on an image worker thread.
 async fn process(state: &AppState, bytes: Vec<u8>) -> Result<Processed> {
-    let _permit = state
-        .image_permits
-        .acquire()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let result = tokio::task::spawn_blocking(move || pipeline::process(&bytes))
+    let result = state
+        .image_workers
+        .run(move || pipeline::process(&bytes))
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     result.map_err(|e| match e {

@@ -8,6 +8,7 @@ mod admin;
 mod contract;
 mod docs;
 mod explain;
+mod faults;
 mod listing;
 mod login;
 mod mail;
