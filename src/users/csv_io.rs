@@ -221,3 +221,60 @@ fn parse_bool(value: &str) -> Result<bool, String> {
         _ => Err("must be true or false".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn booleans_accept_the_usual_spellings() {
+        for yes in ["true", "TRUE", "1", "yes", "t"] {
+            assert_eq!(parse_bool(yes), Ok(true), "{yes}");
+        }
+        for no in ["false", "0", "no", "f", ""] {
+            assert_eq!(parse_bool(no), Ok(false), "{no}");
+        }
+        assert!(parse_bool("maybe").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_bool_never_panics(s in ".{0,10}") {
+            let _ = parse_bool(&s);
+        }
+
+        #[test]
+        fn a_row_survives_a_csv_round_trip(
+            email in "[a-z]{1,10}@[a-z]{1,10}\\.com",
+            first in "[^\\x00]{0,20}",
+            bio in "[^\\x00]{0,60}",
+        ) {
+            let row = Row {
+                email: email.clone(),
+                nickname: "nick".into(),
+                first_name: first.clone(),
+                last_name: String::new(),
+                bio: bio.clone(),
+                profile_picture_url: String::new(),
+                linkedin_profile_url: String::new(),
+                github_profile_url: String::new(),
+                role: "AUTHENTICATED".into(),
+                is_professional: "false".into(),
+                email_verified: "true".into(),
+                hashed_password: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            };
+            let mut out = Vec::new();
+            {
+                let mut writer = csv::Writer::from_writer(&mut out);
+                writer.serialize(&row).expect("write");
+                writer.flush().expect("flush");
+            }
+            let mut reader = csv::Reader::from_reader(&out[..]);
+            let back: Row = reader.deserialize().next().expect("a row").expect("parses");
+            prop_assert_eq!(back.email, email);
+            prop_assert_eq!(back.first_name, first);
+            prop_assert_eq!(back.bio, bio);
+        }
+    }
+}

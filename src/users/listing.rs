@@ -391,4 +391,58 @@ mod tests {
         );
         assert!(!empty.iter().any(|l| l.rel == "prev" || l.rel == "next"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_sort_string_parses_or_is_refused_without_panic(s in ".{0,40}") {
+                let _ = Sort::parse(&s);
+            }
+
+            #[test]
+            fn every_sort_key_round_trips_in_both_directions(i in 0usize..6, descending: bool) {
+                let (name, key) = SORT_KEYS[i];
+                let text = if descending { format!("-{name}") } else { name.to_owned() };
+                prop_assert_eq!(Sort::parse(&text), Some(Sort { key, descending }));
+            }
+
+            #[test]
+            fn limits_in_range_are_accepted_and_others_refused(limit in 0u64..1000, skip in 0u64..u64::MAX) {
+                let parsed = Listing::parse(ListQuery { limit: Some(limit), skip: Some(skip), ..Default::default() });
+                let valid = (1..=MAX_LIMIT).contains(&limit) && skip <= MAX_SKIP;
+                prop_assert_eq!(parsed.is_ok(), valid);
+            }
+
+            #[test]
+            fn links_cover_every_page_exactly_once(total in 0u64..5000, limit in 1u64..=100) {
+                // Following `next` from the first page visits each page start once.
+                let mut skip = 0;
+                let mut pages = 0;
+                loop {
+                    let listing = Listing::parse(ListQuery { limit: Some(limit), skip: Some(skip), ..Default::default() }).expect("valid");
+                    pages += 1;
+                    let links = listing.links("http://x", total);
+                    match links.iter().find(|l| l.rel == "next") {
+                        Some(next) => {
+                            let q = next.href.split_once('?').expect("query").1;
+                            let skip_param = q.split('&').find_map(|kv| kv.strip_prefix("skip=")).expect("skip");
+                            let next_skip: u64 = skip_param.parse().expect("number");
+                            prop_assert_eq!(next_skip, skip + limit);
+                            skip = next_skip;
+                        }
+                        None => break,
+                    }
+                }
+                prop_assert_eq!(pages, std::cmp::max(total.div_ceil(limit), 1));
+            }
+
+            #[test]
+            fn search_text_is_escaped_and_never_panics(q in ".{0,60}") {
+                let _ = search(&q);
+            }
+        }
+    }
 }
