@@ -56,10 +56,15 @@ impl PasswordHashing {
             params.t_cost(),
             params.p_cost()
         );
-        let dummy_hash = hash_blocking(
-            &params,
-            crate::auth::tokens::random_token_string(16).as_bytes(),
-        )?;
+        // Computed once with a one-off allocation: this thread is not a
+        // worker, and its memory should not stay reserved.
+        let dummy_hash = {
+            use argon2::PasswordHasher;
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+                .hash_password(crate::auth::tokens::random_token_string(16).as_bytes())
+                .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?
+                .to_string()
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
@@ -284,7 +289,9 @@ mod tests {
         let params = Params::new(1024, 1, 1, None).expect("params");
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         assert!(
-            argon.verify_password(b"interop-pass", ours.as_str()).is_ok(),
+            argon
+                .verify_password(b"interop-pass", ours.as_str())
+                .is_ok(),
             "the crate verifies ours"
         );
         assert!(argon.verify_password(b"other", ours.as_str()).is_err());
