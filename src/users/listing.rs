@@ -206,10 +206,17 @@ impl Listing {
         } else {
             Order::Asc
         };
-        let items = self
-            .select()
-            .order_by_with_nulls(self.sort.expr(), order, NullOrdering::Last)
-            .order_by_asc(users::Column::Id)
+        // Only `last_login_at` can be empty; a NULLS clause on the others, or
+        // a tie-break in the other direction, would keep PostgreSQL from
+        // reading the sort index and make it sort every matching row.
+        let select = if self.sort.key == SortKey::LastLoginAt {
+            self.select()
+                .order_by_with_nulls(self.sort.expr(), order.clone(), NullOrdering::Last)
+        } else {
+            self.select().order_by(self.sort.expr(), order.clone())
+        };
+        let items = select
+            .order_by(users::Column::Id, order)
             .offset(self.skip)
             .limit(self.limit)
             .all(conn)
