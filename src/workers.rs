@@ -36,6 +36,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
+                    lower_priority();
                     loop {
                         let job = match receiver.lock() {
                             Ok(receiver) => receiver.recv(),
@@ -53,7 +54,7 @@ impl Workers {
         })
     }
 
-    /// One worker per core.
+    /// One worker per core (at low scheduling priority, see `lower_priority`).
     pub fn per_core(name: &str) -> std::io::Result<Self> {
         Self::new(
             name,
@@ -83,6 +84,23 @@ impl Workers {
             return Err(Stopped);
         }
         result.await.map_err(|_| Stopped)
+    }
+}
+
+/// Puts the calling thread in the batch class at the lowest priority, so a
+/// request thread that wakes up preempts it: a flood of logins keeps the
+/// cores busy without delaying `GET /me`. Best effort: where the OS refuses,
+/// the thread keeps its priority.
+fn lower_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+    if let Err(err) =
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
+    {
+        tracing::debug!(error = ?err, "worker thread keeps its priority");
     }
 }
 
