@@ -16,8 +16,8 @@ pub mod metrics;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
 pub mod openapi;
-pub mod pictures;
 pub mod ops;
+pub mod pictures;
 pub mod ratelimit;
 pub mod shutdown;
 pub mod startup;

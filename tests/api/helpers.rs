@@ -763,8 +763,13 @@ impl S3Server {
     /// installed, except under `CI=true`, where that fails the test.
     pub async fn start() -> Option<S3Server> {
         let Some(_) = s3s_fs_binary() else {
-            assert!(!in_ci(), "CI=true but s3s-fs is not installed: run .ci/services.sh");
-            eprintln!("S3 tests skipped: install s3s-fs (`cargo install s3s-fs@0.14.1 --features binary --locked`)");
+            assert!(
+                !in_ci(),
+                "CI=true but s3s-fs is not installed: run .ci/services.sh"
+            );
+            eprintln!(
+                "S3 tests skipped: install s3s-fs (`cargo install s3s-fs@0.14.1 --features binary --locked`)"
+            );
             return None;
         };
         let root = tempfile::tempdir().expect("s3 root");
@@ -798,7 +803,10 @@ impl S3Server {
             .expect("start s3s-fs");
         *self.child.lock().expect("lock") = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
             assert!(std::time::Instant::now() < deadline, "s3s-fs did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
