@@ -38,11 +38,13 @@ if [ "$QUICK" = 1 ]; then
     SCALE_DURATION=${SCALE_DURATION:-3}
     SIZES=${SIZES:-"1000 10000 100000"}
     CEILING_SECS=${CEILING_SECS:-3}
+    ADJ_SECS=${ADJ_SECS:-2}
 else
     DURATION=${DURATION:-10}
     SCALE_DURATION=${SCALE_DURATION:-5}
     SIZES=${SIZES:-"1000 10000 100000 1000000"}
     CEILING_SECS=${CEILING_SECS:-5}
+    ADJ_SECS=${ADJ_SECS:-4}
 fi
 MAIN_SIZE=${MAIN_SIZE:-100000}
 PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}
@@ -52,7 +54,8 @@ KEEP_DB=${KEEP_DB:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 SKIP_SQLITE=${SKIP_SQLITE:-0}
 
-BIN="$ROOT/target/release/user-management"
+BIN="$OUT/user-management"            # a copy of target/release/user-management
+CEILINGS_BIN="$OUT/ceilings-bench"     # a copy of the ceilings bench executable
 BENCH_PASSWORD="bench-pass-phrase-2024"
 ADMIN_EMAIL="admin@bench.example"
 ADMIN_PASSWORD="admin-bench-pass-phrase"
@@ -61,7 +64,7 @@ LOGIN_USERS=10000            # logins pick among the first 10 000 seeded users
 FILTERED_PATH="/users?q=kowalski&role=MANAGER&sort=-created_at&limit=20"
 LIST_PATH="/users?limit=20"
 RUN_ID=$(date +%s)
-export BENCH_LUA="$BENCH/lua" BENCH_PASSWORD RUN_ID PROBE_DELAY_MS
+export BENCH_LUA="$BENCH/lua" BENCH_PASSWORD RUN_ID
 
 # ------------------------------------------------------------------ helpers
 
@@ -111,13 +114,18 @@ proc_ticks() {
 }
 # Machine-wide "busy idle" ticks from /proc/stat.
 machine_ticks() { awk '/^cpu /{idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total - idle, idle}' /proc/stat; }
-# CPU ticks of the PostgreSQL backends serving database $1.
+# "pid ticks" lines for the PostgreSQL backends serving database $1.
 pg_ticks() {
-    local sum=0 pid
+    local pid
     for pid in $(psql_admin -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1'" 2>/dev/null); do
-        sum=$(( sum + $(proc_ticks "$pid") ))
+        echo "$pid $(proc_ticks "$pid")"
     done
-    echo $sum
+}
+# CPU ticks the backends listed now spent since the snapshot in file $1
+# (a backend opened meanwhile counts from zero).
+pg_ticks_since() {
+    pg_ticks $PG_DB | awk -v before="$1" 'BEGIN { while ((getline l < before) > 0) { split(l, f, " "); t[f[1]] = f[2] } }
+        { sum += $2 - (($1 in t) ? t[$1] : 0) } END { print sum + 0 }'
 }
 rss_kb() { awk "/^$2:/{print \$2}" "/proc/$1/status" 2>/dev/null || echo 0; }
 CLK_TCK=$(getconf CLK_TCK)
@@ -129,8 +137,8 @@ measure_start() {
     echo 5 > "/proc/$SVC_PID/clear_refs" 2>/dev/null || true   # resets VmHWM to VmRSS
     M_RSS_START=$(rss_kb "$SVC_PID" VmRSS)
     M_SVC0=$(proc_ticks "$SVC_PID")
-    M_PG0=0
-    [ "$BACKEND" = postgres ] && M_PG0=$(pg_ticks $PG_DB)
+    : > "$OUT/pg-ticks"
+    if [ "$BACKEND" = postgres ]; then pg_ticks $PG_DB > "$OUT/pg-ticks"; fi
     read -r M_BUSY0 M_IDLE0 < <(machine_ticks)
     M_SAMPLES="$OUT/rss-samples"
     : > "$M_SAMPLES"
@@ -150,7 +158,7 @@ measure_stop() {
     [ "$sampled" -gt "${hwm:-0}" ] && hwm=$sampled
     svc=$(( $(proc_ticks "$SVC_PID") - M_SVC0 ))
     pg=0
-    [ "$BACKEND" = postgres ] && pg=$(( $(pg_ticks $PG_DB) - M_PG0 ))
+    if [ "$BACKEND" = postgres ]; then pg=$(pg_ticks_since "$OUT/pg-ticks"); fi
     read -r busy idle < <(machine_ticks)
     M_JSON=$(printf '"rss_start_kb":%s,"rss_peak_kb":%s,"rss_end_kb":%s,"service_cpu_s":%s,"pg_cpu_s":%s,"machine_busy":%s' \
         "$M_RSS_START" "$hwm" "$(rss_kb "$SVC_PID" VmRSS)" \
@@ -238,8 +246,9 @@ stop_service() {
 # Idle RSS: after start (pools open, nothing served yet) and after a quiet pause.
 idle_rss() {
     sleep 3
-    printf '{"backend":"%s","when":"%s","vmrss_kb":%s,"vmhwm_kb":%s}\n' \
+    printf '{"backend":"%s","when":"%s","vmrss_kb":%s,"vmhwm_kb":%s,"rss_anon_kb":%s,"rss_file_kb":%s,"threads":%s}\n' \
         "$BACKEND" "$1" "$(rss_kb "$SVC_PID" VmRSS)" "$(rss_kb "$SVC_PID" VmHWM)" \
+        "$(rss_kb "$SVC_PID" RssAnon)" "$(rss_kb "$SVC_PID" RssFile)" "$(rss_kb "$SVC_PID" Threads)" \
         > "$OUT/scenarios/idle-$BACKEND-$1.json"
     log "$BACKEND: idle RSS ($1) $(( $(rss_kb "$SVC_PID" VmRSS) / 1024 )) MB"
 }
@@ -271,67 +280,93 @@ fetch_tokens() {
     done
 }
 
+# ceiling NAME: measures one ceiling (verify | hash | pictures) again right
+# before the scenario compared with it, so both see the same machine.
+ceiling() {
+    log "$BACKEND: ceiling $1 (${ADJ_SECS}s)"
+    CEILING_ONLY=$1 CEILING_SECS=$ADJ_SECS CEILINGS_OUT="$OUT/$BACKEND/ceiling-$1.json" \
+        "$CEILINGS_BIN" > /dev/null 2>> "$OUT/ceilings.log" || die "ceiling $1 failed"
+}
+
+# pgbench_select: PostgreSQL's single-row select rate at $CONC connections, now.
+pgbench_select() {
+    log "$BACKEND: ceiling pgbench -S -M prepared, $CONC connections"
+    "$PGBENCH" -S -M prepared -n -c "$CONC" -j "$THREADS" -T "$DURATION" "$(pg_url $PGBENCH_DB)" \
+        > "$OUT/$BACKEND/pgbench.log" 2>&1 || die "pgbench failed: $(tail -5 "$OUT/$BACKEND/pgbench.log")"
+    python3 - "$OUT/$BACKEND/pgbench.log" "$OUT/$BACKEND/pgbench.json" "$CONC" <<'EOF'
+import json, re, sys
+text = open(sys.argv[1]).read()
+tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text).group(1))
+lat = re.search(r"latency average = ([0-9.]+) ms", text)
+json.dump({"tps": tps, "latency_avg_ms": float(lat.group(1)) if lat else None,
+           "clients": int(sys.argv[3]), "mode": "-S -M prepared"}, open(sys.argv[2], "w"))
+print(f"    pgbench -S: {tps:.0f} tps", file=sys.stderr)
+EOF
+}
+
+# mixed SUFFIX: the GET /me probe while logins flood the hashing pool.
+mixed() {
+    local suffix=$1 tokens="$OUT/$BACKEND/tokens" login_pid login_json
+    log "$BACKEND: mixed$suffix (GET /me probe while POST /login floods with $CONC connections)"
+    wrk_run "mixed_login$suffix" "$CONC" $(( DURATION + 3 )) login.lua LOGIN_USERS="$LOGIN_USERS" \
+        > "$OUT/$BACKEND/mixed_login$suffix.json" &
+    login_pid=$!
+    PIDS+=("$login_pid")
+    sleep 1.5
+    scenario "me_probe_mixed$suffix" mixed GET /me "$PROBE_CONC" "$DURATION" me.lua \
+        TOKENS_FILE="$tokens" PROBE_DELAY_MS="$PROBE_DELAY_MS"
+    wait "$login_pid" || die "the login flood failed"
+    login_json=$(cat "$OUT/$BACKEND/mixed_login$suffix.json")
+    write_scenario "mixed_login$suffix" mixed POST /login "$CONC" "$login_json"
+}
+
+# The service's hashing threads (named argon2-N by the worker pool), if any.
+hashing_threads() {
+    local task
+    for task in /proc/"$SVC_PID"/task/*; do
+        [[ "$(cat "$task/comm" 2>/dev/null)" == argon2* ]] && basename "$task"
+    done
+    return 0
+}
+
 # The common scenarios (both databases).
 main_scenarios() {
     ADMIN_TOKEN=$(form_token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
     fetch_tokens
     local tokens="$OUT/$BACKEND/tokens"
     scenario health ceiling GET /health "$CONC" "$DURATION" get.lua BENCH_PATH=/health
+    if [ "$BACKEND" = postgres ]; then pgbench_select; fi
     scenario me read GET /me "$CONC" "$DURATION" me.lua TOKENS_FILE="$tokens"
     scenario users_list read GET "$LIST_PATH" "$CONC" "$DURATION" get.lua \
         BENCH_PATH="$LIST_PATH" BENCH_TOKEN="$ADMIN_TOKEN"
     scenario users_filtered read GET "$FILTERED_PATH" "$CONC" "$DURATION" get.lua \
         BENCH_PATH="$FILTERED_PATH" BENCH_TOKEN="$ADMIN_TOKEN"
+    ceiling verify
     scenario login hashing POST /login "$CONC" "$DURATION" login.lua LOGIN_USERS="$LOGIN_USERS"
+    ceiling hash
     scenario register hashing POST /register "$CONC" "$DURATION" register.lua RUN_ID="$RUN_ID-$BACKEND"
+    ceiling pictures
     scenario picture pictures PUT /me/picture "$CONC" "$DURATION" picture.lua \
         TOKENS_FILE="$tokens" PICTURE_FILE="$OUT/photo.jpg"
     # Mixed: the same light GET /me probe alone, then while logins saturate the pool.
     scenario me_probe_idle mixed GET /me "$PROBE_CONC" "$DURATION" me.lua \
         TOKENS_FILE="$tokens" PROBE_DELAY_MS="$PROBE_DELAY_MS"
-    log "$BACKEND: mixed (GET /me probe while POST /login floods with $CONC connections)"
-    local login_json
-    wrk_run mixed_login "$CONC" $(( DURATION + 3 )) login.lua LOGIN_USERS="$LOGIN_USERS" \
-        > "$OUT/$BACKEND/mixed_login.json" &
-    local login_pid=$!
-    PIDS+=("$login_pid")
-    sleep 1.5
-    scenario me_probe_mixed mixed GET /me "$PROBE_CONC" "$DURATION" me.lua \
-        TOKENS_FILE="$tokens" PROBE_DELAY_MS="$PROBE_DELAY_MS"
-    wait "$login_pid" || die "the login flood failed"
-    login_json=$(cat "$OUT/$BACKEND/mixed_login.json")
-    write_scenario mixed_login mixed POST /login "$CONC" "$login_json"
+    mixed ""
+    # Experiment (not the shipped behaviour): the same mixed run with the
+    # hashing threads confined to cores 1..N-1 (taskset), leaving core 0 to
+    # the async workers and PostgreSQL: the proposed fix for the probe's p99,
+    # and what it costs the login rate.
+    local tids tid cores
+    tids=$(hashing_threads)
+    cores=$(nproc)
+    if [ -n "$tids" ] && [ "$cores" -ge 2 ] && [ "${SKIP_EXPERIMENTS:-0}" != 1 ]; then
+        for tid in $tids; do taskset -p -c "1-$(( cores - 1 ))" "$tid" > /dev/null; done
+        mixed _reserved
+        for tid in $tids; do taskset -p -c "0-$(( cores - 1 ))" "$tid" > /dev/null 2>&1 || true; done
+    fi
 }
 
 # ------------------------------------------------------------- PostgreSQL
-
-# EXPLAIN ANALYZE of the listing's SQL (as sea-orm renders it) at this size.
-explain_listing() {
-    local size=$1 file="$OUT/plans/postgres-$1.json"
-    local cols='"users"."id", "users"."email", "users"."email_norm", "users"."nickname", "users"."nickname_norm", "users"."first_name", "users"."last_name", "users"."bio", "users"."profile_picture_url", "users"."picture_key", "users"."linkedin_profile_url", "users"."github_profile_url", "users"."role", "users"."is_professional", "users"."professional_status_updated_at", "users"."email_verified", "users"."is_locked", "users"."locked_until", "users"."failed_login_attempts", "users"."password_hash", "users"."last_login_at", "users"."created_at", "users"."updated_at", "users"."search_text"'
-    local filter="\"users\".\"search_text\" LIKE '%kowalski%' ESCAPE '!' AND \"users\".\"role\" = 'MANAGER'"
-    local order='ORDER BY "users"."created_at" DESC NULLS LAST, "users"."id" ASC LIMIT 20 OFFSET 0'
-    {
-        echo '{'
-        printf '"list_count": '
-        psql_bench -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT COUNT(*) AS num_items FROM (SELECT $cols FROM \"users\") AS \"sub_query\""
-        printf ', "list_page": '
-        psql_bench -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT $cols FROM \"users\" $order"
-        printf ', "filtered_count": '
-        psql_bench -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT COUNT(*) AS num_items FROM (SELECT $cols FROM \"users\" WHERE $filter) AS \"sub_query\""
-        printf ', "filtered_page": '
-        psql_bench -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT $cols FROM \"users\" WHERE $filter $order"
-        printf ', "email_lookup": '
-        psql_bench -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT $cols FROM \"users\" WHERE \"users\".\"email_norm\" = 'user4242@bench.example' LIMIT 1"
-        # Candidate fixes, measured on the same data (not what the service sends):
-        # the page without NULLS LAST on the NOT NULL created_at, and a count capped at 10 001.
-        printf ', "proposed_list_page": '
-        psql_bench -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT $cols FROM \"users\" ${order/ NULLS LAST/}"
-        printf ', "proposed_list_count": '
-        psql_bench -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT COUNT(*) FROM (SELECT 1 FROM \"users\" LIMIT 10001) AS capped"
-        echo '}'
-    } > "$file"
-}
 
 # seed_pg FROM TO: adds seeded users FROM..TO. Big batches drop the secondary
 # indexes and rebuild them afterwards (same definitions), which is much faster
@@ -375,7 +410,9 @@ run_postgres() {
         seed_pg $(( seeded + 1 )) "$size"
         seeded=$size
         POPULATION=$size
-        explain_listing "$size"
+        # EXPLAIN ANALYZE of the SQL the service sends for both listings, at this size.
+        python3 "$BENCH/explain.py" "$(pg_url $PG_DB)" "http://127.0.0.1:$PORT" "$admin_token" \
+            "$OUT/plans/postgres-$size.json" "$LIST_PATH" "$FILTERED_PATH" || die "explain failed"
         scenario "scale_${size}_list" scaling GET "$LIST_PATH" "$SCALE_CONC" "$SCALE_DURATION" get.lua \
             BENCH_PATH="$LIST_PATH" BENCH_TOKEN="$admin_token"
         scenario "scale_${size}_filtered" scaling GET "$FILTERED_PATH" "$SCALE_CONC" "$SCALE_DURATION" get.lua \
@@ -442,38 +479,54 @@ json.dump({"quick": $QUICK == 1, "concurrency": $CONC, "scale_concurrency": $SCA
            "started": $STARTED}, open(sys.argv[1], "w"))
 EOF
 
+# What the binaries are built from: HEAD plus a digest of uncommitted changes
+# (others may edit src/ while this runs; the report says if it changed).
+source_fingerprint() {
+    echo "$(git rev-parse --short HEAD)-$(git diff HEAD -- src migrations Cargo.toml Cargo.lock benches | sha256sum | cut -c1-12)"
+}
 if [ "$SKIP_BUILD" != 1 ]; then
     log "building the release binary (cargo build --release --locked)"
     cargo build --release --locked 2>&1 | tail -3 | tee -a "$OUT/run.log" >&2
     [ "${PIPESTATUS[0]}" = 0 ] || die "release build failed"
 fi
-[ -x "$BIN" ] || die "$BIN is missing"
+[ -x "$ROOT/target/release/user-management" ] || die "target/release/user-management is missing"
+# Run private copies: a rebuild by someone else during the run must not
+# swap the binary under the scenarios.
+cp "$ROOT/target/release/user-management" "$BIN"
+BUILT_FROM=$(source_fingerprint)
 
-log "ceilings: argon2id and picture pipeline (cargo bench --bench ceilings)"
+log "building the ceilings bench (cargo bench --bench ceilings --no-run)"
+CEILINGS_BUILT=$(cargo bench --locked --bench ceilings --no-run --message-format=json 2> "$OUT/ceilings-build.log" |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "ceilings" and m.get("executable"):
+        print(m["executable"])') || die "ceilings build failed: $(tail -5 "$OUT/ceilings-build.log")"
+[ -x "$CEILINGS_BUILT" ] || die "ceilings bench not built: $(tail -5 "$OUT/ceilings-build.log")"
+cp "$CEILINGS_BUILT" "$CEILINGS_BIN"
+[ "$(source_fingerprint)" = "$BUILT_FROM" ] || log "warning: the sources changed between the two builds"
+
+log "ceilings: argon2id and picture pipeline, ${CEILING_SECS}s each"
 CEILING_SECS=$CEILING_SECS CEILINGS_OUT="$OUT/ceilings.json" BENCH_JPEG_OUT="$OUT/photo.jpg" \
-    cargo bench --locked --bench ceilings > "$OUT/ceilings.log" 2>&1 ||
-    die "ceilings failed: $(tail -5 "$OUT/ceilings.log")"
+    "$CEILINGS_BIN" > /dev/null 2> "$OUT/ceilings.log" || die "ceilings failed: $(tail -5 "$OUT/ceilings.log")"
 log "    $(cat "$OUT/ceilings.json")"
 
-log "ceiling: pgbench -S -M prepared with $CONC connections"
+log "pgbench database $PGBENCH_DB (pgbench -i -s 1)"
 psql_admin -c "DROP DATABASE IF EXISTS $PGBENCH_DB WITH (FORCE)"
 psql_admin -c "CREATE DATABASE $PGBENCH_DB"
 "$PGBENCH" -i -s 1 -q "$(pg_url $PGBENCH_DB)" > "$OUT/pgbench-init.log" 2>&1 || die "pgbench -i failed"
-"$PGBENCH" -S -M prepared -n -c "$CONC" -j "$THREADS" -T "$DURATION" "$(pg_url $PGBENCH_DB)" \
-    > "$OUT/pgbench.log" 2>&1 || die "pgbench failed: $(tail -5 "$OUT/pgbench.log")"
-python3 - "$OUT/pgbench.log" "$OUT/pgbench.json" "$CONC" <<'EOF'
-import json, re, sys
-text = open(sys.argv[1]).read()
-tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text).group(1))
-lat = re.search(r"latency average = ([0-9.]+) ms", text)
-json.dump({"tps": tps, "latency_avg_ms": float(lat.group(1)) if lat else None,
-           "clients": int(sys.argv[3]), "mode": "-S -M prepared"}, open(sys.argv[2], "w"))
-print(f"    pgbench -S: {tps:.0f} tps", file=sys.stderr)
-EOF
 
 run_postgres
 [ "$SKIP_SQLITE" = 1 ] || run_sqlite
 
+python3 - "$OUT/params.json" "$BUILT_FROM" "$(source_fingerprint)" "$(sha256sum "$BIN" | cut -c1-16)" <<'EOF'
+import json, sys, time
+path, built, now, binary = sys.argv[1:5]
+params = json.load(open(path))
+params.update({"built_from": built, "sources_changed_during_run": built != now,
+               "binary_sha256": binary, "finished": time.time()})
+json.dump(params, open(path, "w"))
+EOF
 log "writing bench/results.json and bench/RESULTS.md"
 python3 "$BENCH/report.py" "$OUT" "$BENCH/results.json" "$BENCH/RESULTS.md"
 log "done in $(( $(date +%s) - STARTED )) s"

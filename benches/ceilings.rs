@@ -13,6 +13,8 @@
 //! - single-call latencies of each, for reference.
 //!
 //! Environment: `CEILING_SECS` (measurement per figure, default 5),
+//! `CEILING_ONLY` (comma-separated subset of `verify,hash,pictures`; the
+//! harness measures each ceiling again right before its scenario),
 //! `CEILINGS_OUT` (also write the JSON there), `BENCH_JPEG_OUT` (write the
 //! sample JPEG there, for the upload scenario to send the same bytes).
 
@@ -96,89 +98,89 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5.0);
+    let only = std::env::var("CEILING_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
     let duration = Duration::from_secs_f64(secs);
     let warmup = Duration::from_secs(1);
     let cores = support::cores();
-    // Same shape as the service: a multi-threaded runtime with one worker
-    // per core; the pool runs its work on the runtime's blocking threads.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-
-    let hashing = PasswordHashing::with_defaults().expect("pool");
-    let stored = rt.block_on(hashing.hash(secret())).expect("hash");
-    assert_eq!(
-        rt.block_on(hashing.verify(secret(), stored.clone()))
-            .expect("verify"),
-        Verdict::Match
-    );
-    let verify_ms = mean_ms(5, || {
-        rt.block_on(hashing.verify(secret(), stored.clone()))
-            .expect("verify");
-    });
-    let hash_ms = mean_ms(5, || {
-        rt.block_on(hashing.hash(secret())).expect("hash");
-    });
-    eprintln!("ceilings: argon2id verify on {cores} slots for {secs}s …");
-    let verify_rate = {
-        let (hashing, stored) = (hashing.clone(), stored.clone());
-        pool_rate(&rt, cores * 2, warmup, duration, move || {
-            let (hashing, stored) = (hashing.clone(), stored.clone());
-            async move {
-                hashing.verify(secret(), stored).await.expect("verify");
-            }
-        })
-    };
-    eprintln!("ceilings: argon2id hash on {cores} slots for {secs}s …");
-    let hash_rate = {
-        let hashing = hashing.clone();
-        pool_rate(&rt, cores * 2, warmup, duration, move || {
-            let hashing = hashing.clone();
-            async move {
-                hashing.hash(secret()).await.expect("hash");
-            }
-        })
-    };
-    drop(rt);
-
-    let jpeg = support::sample_jpeg(support::PHOTO_WIDTH, support::PHOTO_HEIGHT);
-    if let Ok(path) = std::env::var("BENCH_JPEG_OUT") {
-        std::fs::write(&path, &jpeg).expect("write the sample JPEG");
-    }
-    let processed = pipeline::process(&jpeg).expect("the sample JPEG processes");
-    assert_eq!(processed.extension, "jpg");
-    let picture_ms = {
-        let jpeg = jpeg.clone();
-        mean_ms(3, move || {
-            pipeline::process(&jpeg).expect("process");
-        })
-    };
-    eprintln!("ceilings: picture pipeline on {cores} threads for {secs}s …");
-    let jpeg = Arc::new(jpeg);
-    let picture_rate = {
-        let jpeg = Arc::clone(&jpeg);
-        support::rate_on_threads(cores, warmup, duration, move || {
-            std::hint::black_box(pipeline::process(&jpeg).expect("process"));
-        })
-    };
-
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "cores": cores,
         "seconds_per_figure": secs,
-        "argon2_params": stored.split('$').nth(3).unwrap_or_default(),
-        "argon2_verify_per_sec": verify_rate,
-        "argon2_hash_per_sec": hash_rate,
-        "argon2_verify_ms_single": verify_ms,
-        "argon2_hash_ms_single": hash_ms,
-        "pictures_per_sec": picture_rate,
-        "picture_ms_single": picture_ms,
-        "picture_input": {
+    });
+
+    if wanted("verify") || wanted("hash") {
+        // Same shape as the service: a multi-threaded runtime with one worker
+        // per core, the hashing pool beside it.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let hashing = PasswordHashing::with_defaults().expect("pool");
+        let stored = rt.block_on(hashing.hash(secret())).expect("hash");
+        assert_eq!(
+            rt.block_on(hashing.verify(secret(), stored.clone()))
+                .expect("verify"),
+            Verdict::Match
+        );
+        json["argon2_params"] = stored.split('$').nth(3).unwrap_or_default().into();
+        if wanted("verify") {
+            json["argon2_verify_ms_single"] = mean_ms(5, || {
+                rt.block_on(hashing.verify(secret(), stored.clone()))
+                    .expect("verify");
+            })
+            .into();
+            eprintln!("ceilings: argon2id verify on {cores} slots for {secs}s …");
+            let (hashing, stored) = (hashing.clone(), stored.clone());
+            json["argon2_verify_per_sec"] =
+                pool_rate(&rt, cores * 2, warmup, duration, move || {
+                    let (hashing, stored) = (hashing.clone(), stored.clone());
+                    async move {
+                        hashing.verify(secret(), stored).await.expect("verify");
+                    }
+                })
+                .into();
+        }
+        if wanted("hash") {
+            json["argon2_hash_ms_single"] = mean_ms(5, || {
+                rt.block_on(hashing.hash(secret())).expect("hash");
+            })
+            .into();
+            eprintln!("ceilings: argon2id hash on {cores} slots for {secs}s …");
+            let hashing = hashing.clone();
+            json["argon2_hash_per_sec"] = pool_rate(&rt, cores * 2, warmup, duration, move || {
+                let hashing = hashing.clone();
+                async move {
+                    hashing.hash(secret()).await.expect("hash");
+                }
+            })
+            .into();
+        }
+    }
+
+    if wanted("pictures") {
+        let jpeg = support::sample_jpeg(support::PHOTO_WIDTH, support::PHOTO_HEIGHT);
+        if let Ok(path) = std::env::var("BENCH_JPEG_OUT") {
+            std::fs::write(&path, &jpeg).expect("write the sample JPEG");
+        }
+        let processed = pipeline::process(&jpeg).expect("the sample JPEG processes");
+        assert_eq!(processed.extension, "jpg");
+        json["picture_input"] = serde_json::json!({
             "width": support::PHOTO_WIDTH,
             "height": support::PHOTO_HEIGHT,
             "bytes": jpeg.len(),
-        },
-    });
+        });
+        json["picture_ms_single"] = mean_ms(3, || {
+            pipeline::process(&jpeg).expect("process");
+        })
+        .into();
+        eprintln!("ceilings: picture pipeline on {cores} threads for {secs}s …");
+        let jpeg = Arc::new(jpeg);
+        json["pictures_per_sec"] = support::rate_on_threads(cores, warmup, duration, move || {
+            std::hint::black_box(pipeline::process(&jpeg).expect("process"));
+        })
+        .into();
+    }
+
     let text = json.to_string();
     if let Ok(path) = std::env::var("CEILINGS_OUT") {
         std::fs::write(&path, &text).expect("write CEILINGS_OUT");
