@@ -380,13 +380,13 @@ seed_pg() {
                        WHERE tablename = 'users' AND indexname <> 'users_pkey'" > "$OUT/postgres/indexes"
         local name def
         while IFS='|' read -r name def; do psql_bench -c "DROP INDEX $name"; done < "$OUT/postgres/indexes"
-        psql_bench -v first="$from" -v last="$to" -v hash="$SEED_HASH" -f "$BENCH/sql/seed_pg.sql"
+        psql_bench -v first="$from" -v last="$to" -v hash="$SEED_HASH" -f "$BENCH/sql/seed_pg.sql" || die "seeding failed"
         log "postgres: rebuilding $(wc -l < "$OUT/postgres/indexes") indexes"
         while IFS='|' read -r name def; do
             psql_bench -c "SET maintenance_work_mem = '512MB'" -c "$def"
         done < "$OUT/postgres/indexes"
     else
-        psql_bench -v first="$from" -v last="$to" -v hash="$SEED_HASH" -f "$BENCH/sql/seed_pg.sql"
+        psql_bench -v first="$from" -v last="$to" -v hash="$SEED_HASH" -f "$BENCH/sql/seed_pg.sql" || die "seeding failed"
     fi
     psql_bench -c "VACUUM ANALYZE users"
 }

@@ -40,7 +40,7 @@ SELECT gen_random_uuid(),
 FROM (
     SELECT n,
            timestamptz '2021-01-01 00:00:00+00' + n * interval '2 minutes'
-               + (n * 7919 % 60) * interval '1 second' AS created_at,
+               + (n::bigint * 7919 % 60) * interval '1 second' AS created_at,
            (ARRAY['Ada','Alan','Grace','Edsger','Barbara','Donald','Frances','John',
                   'Margaret','Ken','Radia','Dennis','Shafi','Leslie','Hedy','Tim',
                   'Anita','Bjarne','Carol','Dana','Erik','Fatima','Guido','Hanna',
