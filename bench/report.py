@@ -292,12 +292,12 @@ ORDER = list(LABELS)
 def markdown(r):
     p, c, m = r["params"], r["ceilings"], r["machine"]
     lines = [BEGIN, ""]
-    lines.append(f"Run of {r['generated']} on commit `{m['commit']}`: {m['cpu']}, {m['cores']} cores, "
+    lines.append(f"Run of {r['generated']}, built from commit `{p.get('built_commit', m['commit'])}`: {m['cpu']}, {m['cores']} cores, "
                  f"{m['memory_gib']} GiB; {m['postgres']}; {' '.join(m['wrk'])}. "
                  f"{'`--quick`, ' if p.get('quick') else ''}{p.get('duration_s')} s per scenario, "
                  f"{p.get('concurrency')} connections, wrk with {p.get('wrk_threads')} threads, "
-                 f"all on the same machine over loopback. Sources: `{p.get('built_from')}`"
-                 f"{' (**changed during the run**)' if p.get('sources_changed_during_run') else ''}.")
+                 f"all on the same machine over loopback. Source digest `{p.get('built_from')}`"
+                 f"{' (**sources changed during the run**)' if p.get('sources_changed_during_run') else ', unchanged during the run'}.")
     lines += ["", "### Ceilings (same run, same machine)", "",
               "| ceiling | value | how |", "|---|---|---|"]
     pgb = c.get("pgbench_select", {})
