@@ -29,7 +29,7 @@ use crate::email::transport::Transport;
 use crate::email::worker::Worker;
 use crate::error::{AppError, problem_response};
 use crate::shutdown::{self, Shutdown};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::storage::Storage;
 use crate::{auth, db, openapi, ops, users};
 
@@ -238,8 +238,15 @@ impl Application {
             config.access_token_ttl,
         );
         let config = Arc::new(config);
-        let state = AppState {
+        let lookup = db::lookup::Lookup::for_url(
+            &config.database_url,
+            db::ACQUIRE_TIMEOUT,
+            db::IDLE_CHECK_AFTER,
+        )
+        .context("DATABASE_URL: cannot parse it")?;
+        let state = AppState::new(Shared {
             db: db.clone(),
+            lookup,
             config: Arc::clone(&config),
             jwt,
             hashing,
@@ -249,7 +256,10 @@ impl Application {
             auth_rate_limit: crate::ratelimit::AuthRateLimit::new(config.auth_rate_limit),
             storage,
             image_workers: crate::workers::Workers::per_core("images")?,
-        };
+            upload_slots: Arc::new(tokio::sync::Semaphore::new(
+                2 * crate::workers::Workers::cores(),
+            )),
+        });
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let (outcome, _) =
                 users::bootstrap::ensure_admin(&db, &state.hashing, email, password, "ADMIN_EMAIL")

@@ -12,11 +12,31 @@ use crate::db::Db;
 use crate::ratelimit::{AuthRateLimit, TrustedProxies};
 use crate::storage::Storage;
 
-/// Cloned into every request; everything inside is cheap to clone.
+/// Cloned into every request: one reference count, whatever it holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state around `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler can reach, behind [`AppState`].
+pub struct Shared {
     /// The database pool.
     pub db: Db,
+    /// Connections reserved for the per-request session lookup (PostgreSQL).
+    pub lookup: crate::db::lookup::Lookup,
     /// The configuration.
     pub config: Arc<Config>,
     /// Access token keys.
@@ -33,9 +53,13 @@ pub struct AppState {
     pub storage: Storage,
     /// Worker threads for image decoding (one per core).
     pub image_workers: crate::workers::Workers,
+    /// Uploads read and processed at once (twice the image workers): the
+    /// rest wait their turn before their body is read, so memory under a
+    /// flood of uploads is bounded by this, not by the number of clients.
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
-impl AppState {
+impl Shared {
     /// Tells the mail worker that a committed transaction queued mail.
     pub fn mail_queued(&self) {
         self.mail_wake.notify_one();

@@ -56,10 +56,12 @@ impl Workers {
 
     /// One worker per core (at low scheduling priority, see `lower_priority`).
     pub fn per_core(name: &str) -> std::io::Result<Self> {
-        Self::new(
-            name,
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        )
+        Self::new(name, Self::cores())
+    }
+
+    /// The cores this process may use.
+    pub fn cores() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
     }
 
     /// Jobs waiting for a worker.

@@ -1,15 +1,15 @@
 //! `AuthUser`: the caller behind a bearer token, checked against its live
 //! session on every request so revocation takes effect at once.
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use uuid::Uuid;
 
-use super::jwt::JwtKeys;
 use super::sessions;
-use crate::db::{Db, entities::users};
+use crate::db::entities::users;
 use crate::domain::role::Role;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -33,15 +33,13 @@ fn unauthorized(detail: &str) -> AppError {
     AppError::Unauthorized(detail.to_owned())
 }
 
-impl<S> FromRequestParts<S> for AuthUser
-where
-    S: Send + Sync,
-    Db: FromRef<S>,
-    JwtKeys: FromRef<S>,
-{
+impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -51,13 +49,14 @@ where
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or_else(|| unauthorized("missing bearer token"))?;
-        let claims = JwtKeys::from_ref(state)
+        let claims = state
+            .jwt
             .verify(token)
             .ok_or_else(|| unauthorized("invalid or expired token"))?;
-        let db = Db::from_ref(state);
-        let (session, user) = sessions::find_active(&db, claims.sid, claims.sub)
-            .await?
-            .ok_or_else(|| unauthorized("the session of this token has ended"))?;
+        let (session, user) =
+            sessions::find_active(&state.db, &state.lookup, claims.sid, claims.sub)
+                .await?
+                .ok_or_else(|| unauthorized("the session of this token has ended"))?;
         if user.is_locked {
             return Err(unauthorized("the account is locked"));
         }
@@ -65,7 +64,7 @@ where
             .role
             .parse::<Role>()
             .map_err(|_| AppError::Internal(anyhow::anyhow!("stored role is invalid")))?;
-        if let Err(err) = sessions::touch(&db, &session).await {
+        if let Err(err) = sessions::touch(&state.db, session).await {
             tracing::debug!(error = %err, "could not record session use");
         }
         Ok(AuthUser {
@@ -84,12 +83,7 @@ pub struct Staff(pub AuthUser);
 #[derive(Debug, Clone)]
 pub struct Admin(pub AuthUser);
 
-async fn with_role<S>(parts: &mut Parts, state: &S, least: Role) -> Result<AuthUser, AppError>
-where
-    S: Send + Sync,
-    Db: FromRef<S>,
-    JwtKeys: FromRef<S>,
-{
+async fn with_role(parts: &mut Parts, state: &AppState, least: Role) -> Result<AuthUser, AppError> {
     let user = AuthUser::from_request_parts(parts, state).await?;
     if user.role < least {
         return Err(AppError::Forbidden(format!(
@@ -99,28 +93,24 @@ where
     Ok(user)
 }
 
-impl<S> FromRequestParts<S> for Staff
-where
-    S: Send + Sync,
-    Db: FromRef<S>,
-    JwtKeys: FromRef<S>,
-{
+impl FromRequestParts<AppState> for Staff {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         with_role(parts, state, Role::Manager).await.map(Staff)
     }
 }
 
-impl<S> FromRequestParts<S> for Admin
-where
-    S: Send + Sync,
-    Db: FromRef<S>,
-    JwtKeys: FromRef<S>,
-{
+impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         with_role(parts, state, Role::Admin).await.map(Admin)
     }
 }

@@ -1,14 +1,21 @@
 //! Session rows: created at login, rotated on refresh, revoked on logout,
 //! password change, role change, lock or deletion.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic,
+    Iterable, QueryFilter, QueryResult, Statement, TryGetable,
+};
 use uuid::Uuid;
 
 use super::tokens;
 use crate::db::entities::{sessions, users};
+use crate::db::lookup::Lookup;
 use crate::time;
 
 /// Where a login came from.
@@ -152,28 +159,125 @@ pub async fn revoke_all(
     Ok(update.exec(conn).await?.rows_affected)
 }
 
-/// The live session `session_id` of `user_id`, with its user: one indexed
-/// lookup joined with the user row.
+/// What a request needs of its live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSession {
+    /// The session id.
+    pub id: Uuid,
+    /// When it was last used (kept to the minute, see [`touch`]).
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// The live session `session_id` of `user_id`, with its user: one primary
+/// key lookup joined with the user row.
+///
+/// This runs on every authenticated request, so it is one fixed SQL text
+/// decoded by position, with only the key as a parameter: PostgreSQL then
+/// keeps one generic plan for it instead of planning every execution (a
+/// timestamp parameter made it re-plan each time, costing more than the
+/// lookup). Ownership, revocation and expiry are checked here.
 pub async fn find_active(
     conn: &impl ConnectionTrait,
+    lookup: &Lookup,
     session_id: Uuid,
     user_id: Uuid,
-) -> Result<Option<(sessions::Model, users::Model)>, DbErr> {
-    use sessions::Column as C;
-    let now = time::now();
-    let found = sessions::Entity::find_by_id(session_id)
-        .filter(C::UserId.eq(user_id))
-        .filter(C::RevokedAt.is_null())
-        .filter(C::ExpiresAt.gt(now))
-        .find_also_related(users::Entity)
-        .one(conn)
-        .await?;
-    Ok(found.and_then(|(session, user)| user.map(|user| (session, user))))
+) -> Result<Option<(LiveSession, users::Model)>, DbErr> {
+    let backend = conn.get_database_backend();
+    let sql = find_active_sql(backend);
+    let row = match lookup.postgres() {
+        Some(postgres) => postgres
+            .fetch_optional(sql, session_id)
+            .await?
+            .map(QueryResult::from),
+        None => {
+            let statement = Statement::from_sql_and_values(backend, sql, [session_id.into()]);
+            conn.query_one_raw(statement).await?
+        }
+    };
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut columns = Columns { row: &row, next: 0 };
+    let user = users_by_position(&mut columns)?;
+    let owner: Uuid = columns.next()?;
+    let revoked_at: Option<DateTime<Utc>> = columns.next()?;
+    let expires_at: DateTime<Utc> = columns.next()?;
+    let session = LiveSession {
+        id: session_id,
+        last_used_at: columns.next()?,
+    };
+    let live = owner == user_id && revoked_at.is_none() && expires_at > time::now();
+    Ok(live.then_some((session, user)))
+}
+
+/// The SQL of [`find_active`]: every user column in entity order, then the
+/// session's owner, revocation, expiry and last use.
+fn find_active_sql(backend: DbBackend) -> &'static str {
+    static POSTGRES: OnceLock<String> = OnceLock::new();
+    static SQLITE: OnceLock<String> = OnceLock::new();
+    let (cell, placeholder) = match backend {
+        DbBackend::Postgres => (&POSTGRES, "$1"),
+        _ => (&SQLITE, "?"),
+    };
+    cell.get_or_init(|| {
+        let columns: Vec<String> = users::Column::iter()
+            .map(|c| format!("u.{}", c.as_str()))
+            .collect();
+        format!(
+            "SELECT {}, s.user_id, s.revoked_at, s.expires_at, s.last_used_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = {placeholder}",
+            columns.join(", ")
+        )
+    })
+}
+
+/// Reads a row's columns in order.
+struct Columns<'a> {
+    row: &'a QueryResult,
+    next: usize,
+}
+
+impl Columns<'_> {
+    fn next<T: TryGetable>(&mut self) -> Result<T, DbErr> {
+        let value = self.row.try_get_by_index(self.next);
+        self.next += 1;
+        value
+    }
+}
+
+/// A user row from its columns in `users::Column` order.
+fn users_by_position(c: &mut Columns<'_>) -> Result<users::Model, DbErr> {
+    Ok(users::Model {
+        id: c.next()?,
+        email: c.next()?,
+        email_norm: c.next()?,
+        nickname: c.next()?,
+        nickname_norm: c.next()?,
+        first_name: c.next()?,
+        last_name: c.next()?,
+        bio: c.next()?,
+        profile_picture_url: c.next()?,
+        picture_key: c.next()?,
+        linkedin_profile_url: c.next()?,
+        github_profile_url: c.next()?,
+        role: c.next()?,
+        is_professional: c.next()?,
+        professional_status_updated_at: c.next()?,
+        email_verified: c.next()?,
+        is_locked: c.next()?,
+        locked_until: c.next()?,
+        failed_login_attempts: c.next()?,
+        password_hash: c.next()?,
+        last_login_at: c.next()?,
+        created_at: c.next()?,
+        updated_at: c.next()?,
+        search_text: c.next()?,
+    })
 }
 
 /// Marks a session used, at most once a minute (it is only informational,
 /// and a write per request would cost more than the request).
-pub async fn touch(conn: &impl ConnectionTrait, session: &sessions::Model) -> Result<(), DbErr> {
+pub async fn touch(conn: &impl ConnectionTrait, session: LiveSession) -> Result<(), DbErr> {
     use sessions::Column as C;
     let now = time::now();
     if now - session.last_used_at < chrono::Duration::seconds(60) {

@@ -2,6 +2,7 @@
 //! (production), the entity definitions shared by both, and the migrator.
 
 pub mod entities;
+pub mod lookup;
 
 use std::time::Duration;
 
@@ -18,7 +19,10 @@ pub use crate::migrations::Migrator;
 pub type Db = DatabaseConnection;
 
 /// How long a request waits for a pooled connection before it answers 503.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pooled connection idle for longer than this is pinged before use.
+pub const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// Opens the pool for `url`, creating the SQLite file (and its directory) if needed.
 pub async fn connect(url: &str) -> Result<Db, DbErr> {
@@ -50,6 +54,10 @@ pub async fn connect(url: &str) -> Result<Db, DbErr> {
         .min_connections(1)
         .connect_timeout(ACQUIRE_TIMEOUT)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A round trip before every query would double the cost of a light
+        // request; a connection idle this long is still checked first, so
+        // one broken by a database restart is replaced, not handed out.
+        .test_before_acquire_if_idle_for(IDLE_CHECK_AFTER)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)

@@ -6,8 +6,8 @@
 
 use std::io::Cursor;
 
-use image::imageops::FilterType;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::imageops::{self, FilterType};
+use image::{DynamicImage, GenericImageView, ImageDecoder, ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
 /// Side of every stored picture, in pixels.
@@ -122,14 +122,7 @@ pub fn process(input: &[u8]) -> Result<Processed, PipelineError> {
     if let Some(orientation) = orientation {
         image.apply_orientation(orientation);
     }
-    let side = image.width().min(image.height());
-    let square = image.crop_imm(
-        (image.width() - side) / 2,
-        (image.height() - side) / 2,
-        side,
-        side,
-    );
-    let resized = square.resize_exact(SIZE, SIZE, FilterType::CatmullRom);
+    let resized = centre_square(image);
     let mut bytes = Vec::new();
     // GIF and WebP decode to RGBA even when opaque: keep PNG only for real transparency.
     let transparent =
@@ -152,6 +145,33 @@ pub fn process(input: &[u8]) -> Result<Processed, PipelineError> {
         extension,
         digest,
     })
+}
+
+/// The centred square of `image`, resized to `SIZE`×`SIZE`.
+///
+/// A photo several times larger than the result is reduced by area
+/// averaging, read straight from the decoded pixels (no cropped copy, no
+/// floating-point intermediate): each upload then needs little more memory
+/// than its decoded pixels. Smaller images, where that would alias, go
+/// through a Catmull-Rom filter.
+fn centre_square(image: DynamicImage) -> DynamicImage {
+    let (width, height) = (image.width(), image.height());
+    let side = width.min(height);
+    let (x, y) = ((width - side) / 2, (height - side) / 2);
+    if side < 2 * SIZE {
+        return image
+            .crop_imm(x, y, side, side)
+            .resize_exact(SIZE, SIZE, FilterType::CatmullRom);
+    }
+    if image.color().has_alpha() {
+        let pixels = image.into_rgba8();
+        let square = pixels.view(x, y, side, side);
+        DynamicImage::ImageRgba8(imageops::thumbnail(&*square, SIZE, SIZE))
+    } else {
+        let pixels = image.into_rgb8();
+        let square = pixels.view(x, y, side, side);
+        DynamicImage::ImageRgb8(imageops::thumbnail(&*square, SIZE, SIZE))
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +247,39 @@ mod tests {
             centre[1] > 200 && centre[0] < 60 && centre[2] < 60,
             "{centre:?}"
         );
+    }
+
+    #[test]
+    fn a_large_photo_is_reduced_from_its_centre_square() {
+        // 2400×1200: thirds of 800 px. The centre square (600..1800) is
+        // red for its first sixth, green in the middle, blue for its last sixth.
+        let wide = DynamicImage::ImageRgb8(ImageBuffer::from_fn(2400, 1200, |x, _| match x {
+            0..800 => Rgb([255, 0, 0]),
+            800..1600 => Rgb([0, 255, 0]),
+            _ => Rgb([0, 0, 255]),
+        }));
+        let out = process(&encode(wide, ImageFormat::Png)).expect("ok");
+        assert_eq!(out.extension, "jpg");
+        let square = image::load_from_memory(&out.bytes)
+            .expect("decode")
+            .to_rgb8();
+        assert_eq!(square.dimensions(), (SIZE, SIZE));
+        let (left, centre, right) = (
+            square.get_pixel(20, 256),
+            square.get_pixel(256, 256),
+            square.get_pixel(SIZE - 20, 256),
+        );
+        assert!(left[0] > 200 && left[1] < 60, "left edge {left:?}");
+        assert!(centre[1] > 200 && centre[0] < 60, "centre {centre:?}");
+        assert!(right[2] > 200 && right[1] < 60, "right edge {right:?}");
+        // Transparency survives the same path.
+        let clear =
+            DynamicImage::ImageRgba8(ImageBuffer::from_pixel(1500, 1100, Rgba([9, 9, 9, 0])));
+        let out = process(&encode(clear, ImageFormat::Png)).expect("ok");
+        assert_eq!(out.extension, "png");
+        let decoded = image::load_from_memory(&out.bytes).expect("decode");
+        assert_eq!((decoded.width(), decoded.height()), (SIZE, SIZE));
+        assert_eq!(decoded.to_rgba8().get_pixel(256, 256)[3], 0);
     }
 
     #[test]

@@ -80,8 +80,14 @@ async fn replace_picture(
     user: &users::Model,
     form: Multipart,
 ) -> Result<users::Model> {
+    let slot = state
+        .upload_slots
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
     let bytes = read_file(form, state.config.avatar_max_bytes).await?;
     let picture = process(state, bytes).await?;
+    drop(slot);
     let key = format!(
         "avatars/{}/{}.{}",
         user.id, picture.digest, picture.extension
