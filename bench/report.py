@@ -163,6 +163,10 @@ def build(out):
                 ceil.append({"name": "pgbench -S", "value": pg_tps, "ratio": ratio(row["wrk"]["rps"], pg_tps)})
             if health:
                 ceil.append({"name": "/health", "value": health, "ratio": ratio(row["wrk"]["rps"], health)})
+            if backend == "postgres" and pg_tps and health:
+                series = 1 / (1 / health + 1 / pg_tps)
+                ceil.append({"name": "/health and pgbench -S in series", "value": series,
+                             "ratio": ratio(row["wrk"]["rps"], series)})
         elif name in ("login", "mixed_login", "mixed_login_reserved") and verify:
             ceil.append({"name": "argon2id verify", "value": verify, "ratio": ratio(row["wrk"]["rps"], verify)})
         elif name == "register" and hash_rate:
@@ -208,7 +212,16 @@ def build(out):
     me = rows.get(("postgres", "me"))
     if me and pg_tps:
         r = me["wrk"]["rps"] / pg_tps
-        target("GET /me ≥ 50 % of pgbench -S (same connections)", "≥ 0.50", r, r >= TARGETS["me_vs_pgbench"])
+        health = rps("postgres", "health")
+        note = ""
+        if health:
+            # Each request is one HTTP exchange and one select, both on the
+            # same two cores as wrk and PostgreSQL: even a handler costing
+            # nothing cannot exceed both ceilings taken in series.
+            bound = (1 / (1 / health + 1 / pg_tps)) / pg_tps
+            note = (f"a handler costing nothing would reach {bound:.2f} (/health and pgbench -S in series); "
+                    f"measured {r / bound:.2f} of that")
+        target("GET /me ≥ 50 % of pgbench -S (same connections)", "≥ 0.50", r, r >= TARGETS["me_vs_pgbench"], note)
     login = rows.get(("postgres", "login"))
     verify = adjacent("postgres", "verify", "argon2_verify_per_sec")
     if login and verify:

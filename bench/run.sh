@@ -496,10 +496,11 @@ if [ "$SKIP_BUILD" != 1 ]; then
     cargo build --release --locked 2>&1 | tail -3 | tee -a "$OUT/run.log" >&2
     [ "${PIPESTATUS[0]}" = 0 ] || die "release build failed"
 fi
-[ -x "$ROOT/target/release/user-management" ] || die "target/release/user-management is missing"
+RELEASE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/user-management"
+[ -x "$RELEASE_BIN" ] || die "$RELEASE_BIN is missing"
 # Run private copies: a rebuild by someone else during the run must not
 # swap the binary under the scenarios.
-cp "$ROOT/target/release/user-management" "$BIN"
+cp "$RELEASE_BIN" "$BIN"
 BUILT_FROM=$(source_fingerprint)
 BUILT_COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock benches || echo "+uncommitted")
 
