@@ -288,3 +288,24 @@ async fn substring_search_uses_the_trigram_index() {
         }
     }
 }
+
+/// Logins rewrite user rows, and with them their trigram entries: the
+/// trigram index writes them through instead of piling them in a pending
+/// list that every search would scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trigram_index_keeps_no_pending_list() {
+    let Some((_pg, db)) = populated().await else {
+        return;
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT array_to_string(reloptions, ',') FROM pg_class \
+             WHERE relname = 'ix_users_search_text_trgm'",
+        ))
+        .await
+        .expect("query")
+        .expect("the trigram index exists");
+    let options: Option<String> = row.try_get_by_index(0).expect("reloptions");
+    assert_eq!(options.as_deref(), Some("fastupdate=off"));
+}

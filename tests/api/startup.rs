@@ -131,13 +131,13 @@ async fn migrate_up_down_and_status(backend: Backend) {
     };
     let status = migrate(dir.path(), &url, &["status"]);
     assert!(status.lines().all(|l| l.starts_with("pending")), "{status}");
-    assert_eq!(status.lines().count(), 6, "{status}");
+    assert_eq!(status.lines().count(), 7, "{status}");
 
     migrate(dir.path(), &url, &["up"]);
     let status = migrate(dir.path(), &url, &["status"]);
     assert!(status.lines().all(|l| l.starts_with("applied")), "{status}");
 
-    migrate(dir.path(), &url, &["down", "--steps", "6"]);
+    migrate(dir.path(), &url, &["down", "--steps", "7"]);
     let status = migrate(dir.path(), &url, &["status"]);
     assert!(
         status.lines().all(|l| l.starts_with("pending")),
