@@ -20,12 +20,11 @@ pub struct Migration;
 
 const INDEX: &str = "ix_users_search_text_trgm";
 
-/// Runs `statement` (with `{index}` in it) only if the trigram index exists.
+/// Runs `statement` only if the trigram index exists.
 async fn if_index_exists(manager: &SchemaManager<'_>, statement: &str) -> Result<(), DbErr> {
     if manager.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
-    let statement = statement.replace("{index}", INDEX);
     manager
         .get_connection()
         .execute_unprepared(&format!(
@@ -38,16 +37,20 @@ async fn if_index_exists(manager: &SchemaManager<'_>, statement: &str) -> Result
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if_index_exists(manager, "ALTER INDEX {index} SET (fastupdate = off)").await?;
+        if_index_exists(
+            manager,
+            &format!("ALTER INDEX {INDEX} SET (fastupdate = off)"),
+        )
+        .await?;
         // Entries already pending are merged now rather than at the next vacuum.
         if_index_exists(
             manager,
-            "PERFORM gin_clean_pending_list('{index}'::regclass)",
+            &format!("PERFORM gin_clean_pending_list('{INDEX}'::regclass)"),
         )
         .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if_index_exists(manager, "ALTER INDEX {index} RESET (fastupdate)").await
+        if_index_exists(manager, &format!("ALTER INDEX {INDEX} RESET (fastupdate)")).await
     }
 }

@@ -238,15 +238,9 @@ impl Application {
             config.access_token_ttl,
         );
         let config = Arc::new(config);
-        let lookup = db::lookup::Lookup::for_url(
-            &config.database_url,
-            db::ACQUIRE_TIMEOUT,
-            db::IDLE_CHECK_AFTER,
-        )
-        .context("DATABASE_URL: cannot parse it")?;
         let state = AppState::new(Shared {
             db: db.clone(),
-            lookup,
+            lookup: db::lookup::Lookup::beside(&db),
             config: Arc::clone(&config),
             jwt,
             hashing,

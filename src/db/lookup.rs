@@ -12,14 +12,15 @@
 //! On SQLite there is nothing to save (its ping does nothing), so the
 //! lookup goes through the main pool.
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sea_orm::sqlx::{self, Connection};
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{DbBackend, DbErr, RuntimeErr};
 use tokio::sync::Semaphore;
+
+use super::{ACQUIRE_TIMEOUT, Db, IDLE_CHECK_AFTER};
 
 /// Connections kept for lookups (opened on demand, never more).
 pub const MAX_CONNECTIONS: usize = 8;
@@ -32,11 +33,9 @@ pub struct Lookup {
 
 /// The PostgreSQL side: idle connections and the permits that bound them.
 pub struct PgLookup {
-    options: PgConnectOptions,
+    options: Arc<PgConnectOptions>,
     idle: Mutex<Vec<Idle>>,
     permits: Semaphore,
-    acquire_timeout: Duration,
-    check_after: Duration,
 }
 
 struct Idle {
@@ -45,26 +44,20 @@ struct Idle {
 }
 
 impl Lookup {
-    /// Lookup connections for `url` if it names PostgreSQL; none otherwise.
-    /// Nothing is opened until the first lookup.
-    pub fn for_url(
-        url: &str,
-        acquire_timeout: Duration,
-        check_after: Duration,
-    ) -> Result<Self, DbErr> {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Ok(Self::default());
+    /// Lookup connections beside `db`'s pool, with its connect options, if
+    /// it is PostgreSQL; none otherwise. Nothing is opened until the first
+    /// lookup.
+    pub fn beside(db: &Db) -> Self {
+        if super::backend(db) != DbBackend::Postgres {
+            return Self::default();
         }
-        let options = PgConnectOptions::from_str(url).map_err(sqlx_error(DbErr::Conn))?;
-        Ok(Self {
+        Self {
             postgres: Some(Arc::new(PgLookup {
-                options,
+                options: db.get_postgres_connection_pool().connect_options(),
                 idle: Mutex::new(Vec::with_capacity(MAX_CONNECTIONS)),
                 permits: Semaphore::new(MAX_CONNECTIONS),
-                acquire_timeout,
-                check_after,
             })),
-        })
+        }
     }
 
     /// The PostgreSQL connections, if the database is PostgreSQL.
@@ -80,7 +73,7 @@ impl PgLookup {
         sql: &'static str,
         key: uuid::Uuid,
     ) -> Result<Option<PgRow>, DbErr> {
-        let _permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
+        let _permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
             .await
             .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))?
             .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed))?;
@@ -96,7 +89,7 @@ impl PgLookup {
         Ok(row)
     }
 
-    /// Idle connections now (for tests and metrics).
+    /// Idle connections now (for tests).
     pub fn idle_count(&self) -> usize {
         self.idle.lock().map(|idle| idle.len()).unwrap_or(0)
     }
@@ -109,22 +102,19 @@ impl PgLookup {
             since,
         }) = idle
         {
-            if since.elapsed() < self.check_after {
+            if since.elapsed() < IDLE_CHECK_AFTER {
                 return Ok(connection);
             }
-            let pinged = tokio::time::timeout(self.acquire_timeout, connection.ping()).await;
+            let pinged = tokio::time::timeout(ACQUIRE_TIMEOUT, connection.ping()).await;
             if matches!(pinged, Ok(Ok(()))) {
                 return Ok(connection);
             }
             tracing::debug!("a lookup connection failed its check; opening a new one");
         }
-        tokio::time::timeout(
-            self.acquire_timeout,
-            PgConnection::connect_with(&self.options),
-        )
-        .await
-        .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))?
-        .map_err(sqlx_error(DbErr::Conn))
+        tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&*self.options))
+            .await
+            .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))?
+            .map_err(sqlx_error(DbErr::Conn))
     }
 
     fn give_back(&self, connection: PgConnection) {

@@ -19,7 +19,7 @@ pub use crate::migrations::Migrator;
 pub type Db = DatabaseConnection;
 
 /// How long a request waits for a pooled connection before it answers 503.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A pooled connection idle for longer than this is pinged before use.
 pub const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);

@@ -233,12 +233,7 @@ async fn the_session_lookup_reads_the_whole_user_row(backend: Backend) {
     let claims = jwt_claims(&access);
     let sid = Uuid::parse_str(claims["sid"].as_str().expect("sid")).expect("uuid");
     let uid = Uuid::parse_str(&id).expect("uuid");
-    let lookup = Lookup::for_url(
-        &app.config.database_url,
-        std::time::Duration::from_secs(5),
-        std::time::Duration::from_secs(1),
-    )
-    .expect("lookup");
+    let lookup = Lookup::beside(&app.db);
     assert_eq!(
         lookup.postgres().is_some(),
         backend == Backend::Postgres,
