@@ -197,10 +197,13 @@ impl Listing {
 
     /// One page of users and the total count.
     ///
-    /// The count and the page are two statements either way (each under
-    /// its own snapshot, as two statements outside a transaction are); on
-    /// the pool they run at once, on two connections, so a page costs the
-    /// longer of the two rather than their sum.
+    /// A filtered listing reads its page first: a page shorter than the
+    /// limit is the last one, so it tells the total itself and the count is
+    /// never sent. Searches are mostly that narrow, and their count would
+    /// repeat the page's whole index and heap scan. When the page is full
+    /// (or empty past the end), the count follows. The unfiltered listing
+    /// always needs its count, so it sends both at once, on two
+    /// connections, and costs the longer of the two rather than their sum.
     pub async fn run(
         &self,
         conn: &impl ConnectionTrait,
@@ -219,13 +222,41 @@ impl Listing {
         } else {
             self.select().order_by(self.sort.expr(), order.clone())
         };
-        let items = select
+        let page = select
             .order_by(users::Column::Id, order)
             .offset(self.skip)
             .limit(self.limit)
             .all(conn);
-        let (total, items) = tokio::try_join!(self.select().count(conn), items)?;
+        if !self.is_filtered() {
+            let (total, items) = tokio::try_join!(self.select().count(conn), page)?;
+            return Ok((items, total));
+        }
+        let items = page.await?;
+        let total = match self.total_from_page(items.len()) {
+            Some(total) => total,
+            None => self.select().count(conn).await?,
+        };
         Ok((items, total))
+    }
+
+    /// Whether any filter narrows the listing (a blank `q` does not).
+    fn is_filtered(&self) -> bool {
+        let q = &self.query;
+        q.q.as_deref().is_some_and(|t| !t.trim().is_empty())
+            || q.role.is_some()
+            || q.is_locked.is_some()
+            || q.email_verified.is_some()
+            || q.is_professional.is_some()
+            || q.created_after.is_some()
+            || q.created_before.is_some()
+    }
+
+    /// The total when a page of `rows` rows tells it: a short page is the
+    /// last one, unless it is empty past the first page (`skip` may point
+    /// beyond the end, and then only a count knows where the end is).
+    fn total_from_page(&self, rows: usize) -> Option<u64> {
+        let rows = u64::try_from(rows).ok()?;
+        (rows < self.limit && (rows > 0 || self.skip == 0)).then_some(self.skip + rows)
     }
 
     /// Page number (1-based) and size.
@@ -401,6 +432,49 @@ mod tests {
                 .any(|l| l.rel == "last" && l.href.contains("skip=0"))
         );
         assert!(!empty.iter().any(|l| l.rel == "prev" || l.rel == "next"));
+    }
+
+    #[test]
+    fn a_short_page_tells_the_total_and_a_full_or_overshooting_one_does_not() {
+        let at = |skip| {
+            listing(ListQuery {
+                skip: Some(skip),
+                limit: Some(20),
+                ..Default::default()
+            })
+        };
+        assert_eq!(at(0).total_from_page(0), Some(0));
+        assert_eq!(at(0).total_from_page(7), Some(7));
+        assert_eq!(at(40).total_from_page(19), Some(59));
+        assert_eq!(at(0).total_from_page(20), None);
+        assert_eq!(at(40).total_from_page(0), None);
+    }
+
+    #[test]
+    fn only_real_filters_count_as_filters() {
+        assert!(!listing(ListQuery::default()).is_filtered());
+        assert!(
+            !listing(ListQuery {
+                q: Some("  ".into()),
+                sort: Some("email".into()),
+                ..Default::default()
+            })
+            .is_filtered()
+        );
+        assert!(
+            listing(ListQuery {
+                q: Some("ada".into()),
+                ..Default::default()
+            })
+            .is_filtered()
+        );
+        assert!(
+            listing(ListQuery {
+                is_locked: Some(false),
+                ..Default::default()
+            })
+            .is_filtered()
+        );
     }
 
     mod properties {

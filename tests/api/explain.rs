@@ -271,9 +271,11 @@ async fn substring_search_uses_the_trigram_index() {
             false,
         ),
     ] {
-        listing(query).run(&recording).await.expect("search");
+        let (items, total) = listing(query).run(&recording).await.expect("search");
         let statements = recording.take();
-        assert_eq!(statements.len(), 2, "a count and a page: {statements:?}");
+        // A short page tells its total; only a full one is followed by a count.
+        let expected = if items.len() == 20 { 2 } else { 1 };
+        assert_eq!(statements.len(), expected, "{total}: {statements:?}");
         for stmt in &statements {
             assert!(stmt.sql.contains("LIKE"), "{}", stmt.sql);
             let found = assert_indexed(&db, stmt).await;

@@ -685,6 +685,27 @@ async fn pages_and_their_links(backend: Backend) {
     assert_eq!(items(&small).len(), 1);
     assert!(!links(&small).contains_key("next"));
     assert_eq!(params(&links(&small)["last"])["skip"], "24");
+
+    // A filtered listing takes its total from a short page, and counts when
+    // its page is full or empty past the end.
+    let unlocked = pop.people.iter().filter(|p| !p.is_locked).count();
+    assert!(
+        unlocked > 2 && unlocked < 25,
+        "the seed locks some: {unlocked}"
+    );
+    for (limit, skip, rows) in [
+        ("100", "0", unlocked),
+        ("2", "0", 2),
+        ("2", "2", 2),
+        ("100", "100", 0),
+        ("100", "1", unlocked - 1),
+    ] {
+        let page = pop
+            .list(&[("is_locked", "false"), ("limit", limit), ("skip", skip)])
+            .await;
+        assert_eq!(items(&page).len(), rows, "limit={limit} skip={skip}");
+        assert_eq!(page["total"], unlocked, "limit={limit} skip={skip}");
+    }
 }
 
 async fn following_next_visits_every_match_once_keeping_filters(backend: Backend) {
