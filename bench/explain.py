@@ -8,7 +8,9 @@ service just ran from pg_stat_activity (the last statement of an idle
 backend), derives the count query sea-orm's paginator wraps around the same
 select, and explains both with the request's parameter values (PREPARE +
 EXPLAIN EXECUTE, so the planner sees bound values as it does for the
-service). Also explains the login email lookup and a capped count (a
+service). A filtered listing sends its count only when the page is full
+(a short page tells the total itself): the count's plan is marked with
+whether the service sent it for this request. Also explains the login email lookup and a capped count (a
 candidate fix, not what the service sends).
 """
 
@@ -38,16 +40,17 @@ def explain(url, sql, params):
 
 
 def page_query(pg_url, base, token, path):
-    """Requests `path`, then returns the ORDER BY query on users a backend just ran."""
+    """Requests `path`, then returns the ORDER BY query on users a backend just
+    ran and the page the service answered."""
     request = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
     for _ in range(5):
         with urllib.request.urlopen(request) as response:
-            response.read()
+            page = json.loads(response.read())
         rows = psql(pg_url, "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
                             "AND state = 'idle' AND query LIKE 'SELECT %FROM \"users\"%ORDER BY%' "
                             "ORDER BY state_change DESC LIMIT 1")
         if rows:
-            return rows
+            return rows, page
         time.sleep(0.2)
     raise SystemExit(f"could not see the page query of {path} in pg_stat_activity")
 
@@ -76,7 +79,7 @@ def main():
     pg_url, base, token, out_path, list_path, filtered_path = sys.argv[1:7]
     result = {}
     for name, path in (("list", list_path), ("filtered", filtered_path)):
-        sql = page_query(pg_url, base, token, path)
+        sql, page = page_query(pg_url, base, token, path)
         params = values_for(sql, path)
         result[f"{name}_page"] = explain(pg_url, sql, params)
         result[f"{name}_page"][0]["SQL"] = sql
@@ -85,6 +88,8 @@ def main():
         count_sql = f'SELECT COUNT(*) AS num_items FROM ({inner}) AS "sub_query"'
         count_params = params[: len(set(re.findall(r"\$(\d+)", inner)))]
         result[f"{name}_count"] = explain(pg_url, count_sql, count_params)
+        # Mirrors Listing::run: unfiltered, always; filtered, unless the first page is short.
+        result[f"{name}_count"][0]["Sent"] = name == "list" or len(page["items"]) >= page["size"]
     result["email_lookup"] = explain(
         pg_url, 'SELECT * FROM "users" WHERE "users"."email_norm" = $1 LIMIT $2', ["user4242@bench.example", 1])
     # Candidate fix for the unfiltered total: count at most 10 001 rows ("10 000+").

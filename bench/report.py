@@ -90,6 +90,7 @@ def plan_summary(explained):
         "execution_ms": top.get("Execution Time"),
         "shape": shape,
         "seq_scan_on_users": any(n[1] == "Seq Scan" and n[2] == "users" for n in nodes),
+        "sent": top.get("Sent", True),
     }
 
 
@@ -375,13 +376,17 @@ def markdown(r):
 
             def ms(key):
                 v = (pl.get(key) or {}).get("execution_ms")
-                return fmt(v, 2)
+                sent = (pl.get(key) or {}).get("sent", True)
+                return fmt(v, 2) if sent else f"({fmt(v, 2)})²"
             lines.append(f"| {s['users']:,} | {fmt(f.get('p50_ms'), 2)} / {fmt(f.get('p99_ms'), 2)} | {fmt(f.get('rps'))} | "
                          f"{fmt(l.get('p50_ms'), 2)} / {fmt(l.get('p99_ms'), 2)} | {fmt(l.get('rps'))} | "
                          f"{ms('filtered_count')} + {ms('filtered_page')} | {ms('list_count')} + {ms('list_page')} | "
                          f"{ms('proposed_list_count')} |")
         lines += ["", "¹ A candidate fix, not what the service sends: `SELECT COUNT(*) FROM (SELECT 1 FROM users "
                   "LIMIT 10001)`, i.e. a total shown as “10 000+” beyond that (see the analysis)."]
+        if any(not (s.get("plans", {}).get("filtered_count") or {}).get("sent", True) for s in r["scaling"]):
+            lines += ["", "² Not sent: the page was shorter than the limit, so it gave the total itself "
+                      "(a filtered listing counts only when its page is full); what the count would have cost."]
         last = r["scaling"][-1].get("plans", {})
         if last:
             lines += ["", f"Plans at {r['scaling'][-1]['users']:,} users (`EXPLAIN ANALYZE` of the SQL the service "
@@ -390,7 +395,8 @@ def markdown(r):
                         "proposed_list_count"):
                 pl = last.get(key)
                 if pl:
-                    lines.append(f"- `{key}` ({fmt(pl['execution_ms'], 2)} ms): {pl['shape']}")
+                    unsent = "" if pl.get("sent", True) else ", not sent: the page was short"
+                    lines.append(f"- `{key}` ({fmt(pl['execution_ms'], 2)} ms{unsent}): {pl['shape']}")
 
     lines += ["", "### Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
     for t in r["targets"]:
