@@ -1,25 +1,19 @@
 //! The upload pipeline, pure and blocking (run it off the async workers):
 //! sniff the format from the bytes, refuse huge images from their header
-//! before decoding, decode (a large JPEG directly at a fraction of its
-//! size), turn upright (EXIF orientation), centre-crop to a square, resize
-//! to 512×512 and re-encode. Re-encoding from pixels drops
+//! before decoding, decode, turn upright (EXIF orientation), centre-crop to
+//! a square, resize to 512×512 and re-encode. Re-encoding from pixels drops
 //! every piece of metadata (EXIF, GPS, comments).
 
 use std::io::Cursor;
 
 use image::imageops::{self, FilterType};
-use image::metadata::Orientation;
-use image::{
-    DynamicImage, GenericImageView, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits,
-};
+use image::{DynamicImage, GenericImageView, ImageDecoder, ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
 /// Side of every stored picture, in pixels.
 pub const SIZE: u32 = 512;
 /// Largest accepted image, in pixels (width × height), checked before decoding.
 pub const MAX_PIXELS: u64 = 40_000_000;
-/// Most a decoder may allocate for one image.
-const MAX_DECODE_BYTES: u64 = MAX_PIXELS * 8 + (64 << 20);
 
 /// Accepted input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,29 +107,18 @@ pub fn process(input: &[u8]) -> Result<Processed, PipelineError> {
     if width == 0 || height == 0 {
         return Err(PipelineError::Unsupported);
     }
-    let reduced = match format {
-        Format::Jpeg => decode_reduced_jpeg(input, width, height),
-        _ => None,
-    };
-    let (mut image, orientation) = match reduced {
-        Some(decoded) => decoded,
-        None => {
-            let mut limits = Limits::default();
-            limits.max_image_width = Some(width);
-            limits.max_image_height = Some(height);
-            limits.max_alloc = Some(MAX_DECODE_BYTES);
-            let mut decoder = reader()
-                .into_decoder()
-                .map_err(|_| PipelineError::Unsupported)?;
-            decoder
-                .set_limits(limits)
-                .map_err(|_| PipelineError::Unsupported)?;
-            let orientation = decoder.orientation().ok();
-            let image =
-                DynamicImage::from_decoder(decoder).map_err(|_| PipelineError::Unsupported)?;
-            (image, orientation)
-        }
-    };
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
+    let mut decoder = reader()
+        .into_decoder()
+        .map_err(|_| PipelineError::Unsupported)?;
+    decoder
+        .set_limits(limits)
+        .map_err(|_| PipelineError::Unsupported)?;
+    let orientation = decoder.orientation().ok();
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|_| PipelineError::Unsupported)?;
     if let Some(orientation) = orientation {
         image.apply_orientation(orientation);
     }
@@ -162,52 +145,6 @@ pub fn process(input: &[u8]) -> Result<Processed, PipelineError> {
         extension,
         digest,
     })
-}
-
-/// A large JPEG decoded straight at 1/2, 1/4 or 1/8 of its size (the
-/// scaled inverse DCT), the most reduced that still leaves `SIZE` pixels on
-/// its short side. A 12-megapixel photo then decodes to 0.75 megapixels:
-/// 2 MB of pixels instead of 36 MB, and a fraction of the work. `None`
-/// when no reduction applies, or for what this decoder does not turn into
-/// RGB or grey (CMYK, 16-bit) or cannot read: the general decoder decides.
-fn decode_reduced_jpeg(
-    input: &[u8],
-    width: u32,
-    height: u32,
-) -> Option<(DynamicImage, Option<Orientation>)> {
-    let short = width.min(height);
-    // Output size at `eighths`/8, as the decoder rounds it.
-    let scaled = |len: u32, eighths: u32| (len * eighths).div_ceil(8);
-    let eighths = [1, 2, 4]
-        .into_iter()
-        .find(|&eighths| scaled(short, eighths) >= SIZE)?;
-    let (out_width, out_height) = (scaled(width, eighths), scaled(height, eighths));
-    let mut decoder = jpeg_decoder::Decoder::new(input);
-    decoder.set_max_decoding_buffer_size(usize::try_from(MAX_DECODE_BYTES).ok()?);
-    // The decoder picks the largest reduction that still gives at least
-    // the requested size on one side: asking for exactly the reduced
-    // size selects `eighths`.
-    let (w, h) = decoder
-        .scale(
-            u16::try_from(out_width).ok()?,
-            u16::try_from(out_height).ok()?,
-        )
-        .ok()?;
-    if (u32::from(w), u32::from(h)) != (out_width, out_height) {
-        return None;
-    }
-    let pixels = decoder.decode().ok()?;
-    let image = match decoder.info()?.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => {
-            DynamicImage::ImageRgb8(ImageBuffer::from_raw(out_width, out_height, pixels)?)
-        }
-        jpeg_decoder::PixelFormat::L8 => {
-            DynamicImage::ImageLuma8(ImageBuffer::from_raw(out_width, out_height, pixels)?)
-        }
-        jpeg_decoder::PixelFormat::L16 | jpeg_decoder::PixelFormat::CMYK32 => return None,
-    };
-    let orientation = decoder.exif_data().and_then(Orientation::from_exif_chunk);
-    Some((image, orientation))
 }
 
 /// The centred square of `image`, resized to `SIZE`×`SIZE`.
@@ -343,124 +280,6 @@ mod tests {
         let decoded = image::load_from_memory(&out.bytes).expect("decode");
         assert_eq!((decoded.width(), decoded.height()), (SIZE, SIZE));
         assert_eq!(decoded.to_rgba8().get_pixel(256, 256)[3], 0);
-    }
-
-    /// A photo-like image: smooth gradients with fine texture.
-    fn textured(width: u32, height: u32) -> DynamicImage {
-        DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
-            let ripple = ((x * 7 + y * 3) % 23) as u8;
-            Rgb([
-                (x * 200 / width) as u8 + ripple,
-                (y * 200 / height) as u8 + ripple,
-                ((x + y) * 100 / (width + height)) as u8 + 2 * ripple,
-            ])
-        }))
-    }
-
-    fn jpeg(image: &DynamicImage, quality: u8) -> Vec<u8> {
-        let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
-            .encode_image(image)
-            .expect("encode");
-        out
-    }
-
-    /// `jpeg` with an EXIF segment giving `orientation` (1–8).
-    fn with_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
-        let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
-        exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]);
-        exif.extend_from_slice(&[0, 0, 0, 0]);
-        let mut out = jpeg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&u16::try_from(exif.len() + 2).expect("small").to_be_bytes());
-        out.extend_from_slice(&exif);
-        out.extend_from_slice(&jpeg[2..]);
-        out
-    }
-
-    #[test]
-    fn a_large_jpeg_is_decoded_reduced_and_looks_like_the_full_decode() {
-        let source = jpeg(&textured(2400, 1800), 92);
-        let (reduced, orientation) =
-            decode_reduced_jpeg(&source, 2400, 1800).expect("the reduced path applies");
-        assert_eq!(
-            (reduced.width(), reduced.height()),
-            (1200, 900),
-            "1/2 keeps 900 ≥ 512"
-        );
-        assert_eq!(orientation, None);
-        // A 12-megapixel photo goes down to a quarter on each side.
-        let big = jpeg(&textured(4000, 3000), 80);
-        let (quarter, _) = decode_reduced_jpeg(&big, 4000, 3000).expect("applies");
-        assert_eq!((quarter.width(), quarter.height()), (1000, 750));
-        // No reduction below twice the stored size.
-        assert!(decode_reduced_jpeg(&jpeg(&textured(1500, 1000), 80), 1500, 1000).is_none());
-
-        // The stored picture is close to what the full decode gives.
-        let out = process(&source).expect("processed");
-        let stored = image::load_from_memory(&out.bytes)
-            .expect("decode")
-            .to_rgb8();
-        let full = centre_square(image::load_from_memory(&source).expect("decode")).to_rgb8();
-        assert_eq!(stored.dimensions(), full.dimensions());
-        let diff: u64 = stored
-            .as_raw()
-            .iter()
-            .zip(full.as_raw())
-            .map(|(a, b)| u64::from(a.abs_diff(*b)))
-            .sum();
-        let mean = diff as f64 / stored.as_raw().len() as f64;
-        assert!(mean < 4.0, "mean difference per channel {mean:.2}");
-    }
-
-    #[test]
-    fn a_large_grey_jpeg_takes_the_reduced_path() {
-        let grey = DynamicImage::ImageLuma8(ImageBuffer::from_fn(2048, 2048, |x, y| {
-            image::Luma([((x + y) / 16 % 256) as u8])
-        }));
-        let mut source = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut source, 85)
-            .encode(grey.as_bytes(), 2048, 2048, image::ExtendedColorType::L8)
-            .expect("encode");
-        let (reduced, _) = decode_reduced_jpeg(&source, 2048, 2048).expect("applies");
-        assert_eq!((reduced.width(), reduced.height()), (512, 512));
-        assert!(matches!(reduced, DynamicImage::ImageLuma8(_)));
-        let out = process(&source).expect("processed");
-        let decoded = image::load_from_memory(&out.bytes).expect("decode");
-        assert_eq!((decoded.width(), decoded.height()), (SIZE, SIZE));
-    }
-
-    #[test]
-    fn exif_orientation_turns_the_picture_upright_on_both_paths() {
-        // Left half red, right half blue; orientation 6 = turn 90° clockwise,
-        // which brings the left edge to the top.
-        let halves = |width: u32, height: u32| {
-            DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, _| {
-                if x < width / 2 {
-                    Rgb([255, 0, 0])
-                } else {
-                    Rgb([0, 0, 255])
-                }
-            }))
-        };
-        for (width, height, reduced) in [(2000, 1200, true), (400, 240, false)] {
-            let source = with_orientation(&jpeg(&halves(width, height), 90), 6);
-            assert_eq!(
-                decode_reduced_jpeg(&source, width, height).map(|(_, o)| o),
-                reduced.then_some(Some(Orientation::Rotate90)),
-                "{width}×{height}"
-            );
-            let out = process(&source).expect("processed");
-            let square = image::load_from_memory(&out.bytes)
-                .expect("decode")
-                .to_rgb8();
-            let (top, bottom) = (square.get_pixel(256, 20), square.get_pixel(256, SIZE - 20));
-            assert!(top[0] > 200 && top[2] < 60, "{width}×{height}: top {top:?}");
-            assert!(
-                bottom[2] > 200 && bottom[0] < 60,
-                "{width}×{height}: bottom {bottom:?}"
-            );
-        }
     }
 
     #[test]
