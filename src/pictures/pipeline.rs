@@ -282,6 +282,66 @@ mod tests {
         assert_eq!(decoded.to_rgba8().get_pixel(256, 256)[3], 0);
     }
 
+    fn jpeg(image: &DynamicImage, quality: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+            .encode_image(image)
+            .expect("encode");
+        out
+    }
+
+    /// `jpeg` with an EXIF segment giving `orientation` (1–8).
+    fn with_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
+        let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+        exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]);
+        exif.extend_from_slice(&[0, 0, 0, 0]);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&u16::try_from(exif.len() + 2).expect("small").to_be_bytes());
+        out.extend_from_slice(&exif);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_turns_the_picture_upright() {
+        // Left half red, right half blue; orientation 6 = turn 90° clockwise,
+        // which brings the left edge to the top. Both resize paths: the
+        // area-averaged large photo and the filtered small one.
+        let halves = |width: u32, height: u32| {
+            DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, _| {
+                if x < width / 2 {
+                    Rgb([255, 0, 0])
+                } else {
+                    Rgb([0, 0, 255])
+                }
+            }))
+        };
+        for (width, height) in [(2000, 1200), (400, 240)] {
+            let plain = jpeg(&halves(width, height), 90);
+            let turned = process(&with_orientation(&plain, 6)).expect("processed");
+            let square = image::load_from_memory(&turned.bytes)
+                .expect("decode")
+                .to_rgb8();
+            let (top, bottom) = (square.get_pixel(256, 20), square.get_pixel(256, SIZE - 20));
+            assert!(top[0] > 200 && top[2] < 60, "{width}×{height}: top {top:?}");
+            assert!(
+                bottom[2] > 200 && bottom[0] < 60,
+                "{width}×{height}: bottom {bottom:?}"
+            );
+            // Without the tag the halves stay side by side.
+            let as_is = process(&plain).expect("processed");
+            let square = image::load_from_memory(&as_is.bytes)
+                .expect("decode")
+                .to_rgb8();
+            let (left, right) = (square.get_pixel(20, 256), square.get_pixel(SIZE - 20, 256));
+            assert!(
+                left[0] > 200 && right[2] > 200,
+                "{width}×{height}: {left:?} {right:?}"
+            );
+        }
+    }
+
     #[test]
     fn text_is_refused_whatever_its_name() {
         assert_eq!(
