@@ -10,8 +10,9 @@ select, and explains both with the request's parameter values (PREPARE +
 EXPLAIN EXECUTE, so the planner sees bound values as it does for the
 service). A filtered listing sends its count only when the page is full
 (a short page tells the total itself): the count's plan is marked with
-whether the service sent it for this request. Also explains the login email lookup and a capped count (a
-candidate fix, not what the service sends).
+whether the service sent it for this request. Also explains the login
+email lookup and a capped count (a candidate fix, not what the service
+sends).
 """
 
 import json

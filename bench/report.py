@@ -78,6 +78,13 @@ def plan_nodes(plan, depth=0):
     return out
 
 
+def in_series(health, pg_tps):
+    """The most a request of one HTTP exchange and one select can reach: both
+    run on the same cores as wrk and PostgreSQL, so even a handler costing
+    nothing cannot exceed the two ceilings taken in series."""
+    return 1 / (1 / health + 1 / pg_tps)
+
+
 def plan_summary(explained):
     if not explained:
         return None
@@ -165,7 +172,7 @@ def build(out):
             if health:
                 ceil.append({"name": "/health", "value": health, "ratio": ratio(row["wrk"]["rps"], health)})
             if backend == "postgres" and pg_tps and health:
-                series = 1 / (1 / health + 1 / pg_tps)
+                series = in_series(health, pg_tps)
                 ceil.append({"name": "/health and pgbench -S in series", "value": series,
                              "ratio": ratio(row["wrk"]["rps"], series)})
         elif name in ("login", "mixed_login", "mixed_login_reserved") and verify:
@@ -216,10 +223,7 @@ def build(out):
         health = rps("postgres", "health")
         note = ""
         if health:
-            # Each request is one HTTP exchange and one select, both on the
-            # same two cores as wrk and PostgreSQL: even a handler costing
-            # nothing cannot exceed both ceilings taken in series.
-            bound = (1 / (1 / health + 1 / pg_tps)) / pg_tps
+            bound = in_series(health, pg_tps) / pg_tps
             note = (f"a handler costing nothing would reach {bound:.2f} (/health and pgbench -S in series); "
                     f"measured {r / bound:.2f} of that")
         target("GET /me ≥ 50 % of pgbench -S (same connections)", "≥ 0.50", r, r >= TARGETS["me_vs_pgbench"], note)

@@ -171,7 +171,7 @@ impl Listing {
         use users::Column as C;
         let q = &self.query;
         let mut select = users::Entity::find();
-        if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = self.search_text() {
             select = select.filter(search(text));
         }
         if let Some(role) = q.role {
@@ -239,10 +239,19 @@ impl Listing {
         Ok((items, total))
     }
 
-    /// Whether any filter narrows the listing (a blank `q` does not).
+    /// The text `q` searches for; a blank `q` searches nothing.
+    fn search_text(&self) -> Option<&str> {
+        self.query
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Whether any filter of [`Self::select`] narrows the listing.
     fn is_filtered(&self) -> bool {
         let q = &self.query;
-        q.q.as_deref().is_some_and(|t| !t.trim().is_empty())
+        self.search_text().is_some()
             || q.role.is_some()
             || q.is_locked.is_some()
             || q.email_verified.is_some()
