@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
-use user_management::auth::password::{PasswordHashing, Verdict};
+use user_management::auth::hashing::{PasswordHashing, Verdict};
 use user_management::pictures::pipeline;
 
 const PASSWORD: &str = "bench-password-0123";

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use secrecy::SecretString;
-use user_management::auth::password::PasswordHashing;
+use user_management::auth::hashing::PasswordHashing;
 
 fn secret() -> SecretString {
     SecretString::from("bench-password-0123".to_owned())

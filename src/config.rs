@@ -249,7 +249,7 @@ impl Config {
                 ),
             ));
         }
-        if let Err(e) = crate::ratelimit::TrustedProxies::parse(&self.trusted_proxies) {
+        if let Err(e) = crate::http::client::TrustedProxies::parse(&self.trusted_proxies) {
             return Err(invalid("TRUSTED_PROXIES", e));
         }
         if self.admin_email.is_some() != self.admin_password.is_some() {

@@ -1,7 +1,7 @@
 //! user-management: accounts, login and roles as one small, fast service.
 //!
 //! The binary's subcommands live in [`cli`]; the HTTP application is built
-//! by [`startup::Application`]. See `README.md` and `../docs/`.
+//! by [`startup::Application`] around the router in [`http`]. See `README.md` and `../docs/`.
 
 pub mod audit;
 pub mod auth;
@@ -11,14 +11,11 @@ pub mod db;
 pub mod domain;
 pub mod email;
 pub mod error;
-pub mod extract;
+pub mod http;
 pub mod metrics;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
-pub mod openapi;
-pub mod ops;
 pub mod pictures;
-pub mod ratelimit;
 pub mod shutdown;
 pub mod startup;
 pub mod state;

@@ -3,185 +3,24 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tower::Layer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::normalize_path::NormalizePathLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use utoipa::OpenApi as _;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::hashing::PasswordHashing;
 use crate::auth::jwt::JwtKeys;
-use crate::auth::password::PasswordHashing;
 use crate::config::Config;
 use crate::email::templates::Templates;
 use crate::email::transport::Transport;
 use crate::email::worker::Worker;
-use crate::error::{AppError, problem_response};
+use crate::http::client::TrustedProxies;
+use crate::http::ratelimit::AuthRateLimit;
 use crate::shutdown::{self, Shutdown};
 use crate::state::{AppState, Shared};
 use crate::storage::Storage;
-use crate::{auth, db, openapi, ops, users};
-
-/// The docs page: own scripts and styles only (Swagger UI sets inline
-/// styles), no framing, requests only to this service.
-const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-/// Largest JSON or form body.
-const BODY_LIMIT: usize = 64 * 1024;
-
-/// The API routes and their OpenAPI document.
-pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let limited = OpenApiRouter::new()
-        .merge(auth::limited_router())
-        .merge(users::limited_router())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::ratelimit::limit,
-        ));
-    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .merge(ops::router())
-        .merge(limited)
-        .merge(auth::router())
-        .merge(users::router())
-        .merge(crate::audit::router())
-        .merge(crate::pictures::router())
-        .merge(
-            crate::pictures::upload_router().layer(axum::extract::DefaultBodyLimit::max(
-                state.config.avatar_max_bytes.saturating_add(64 * 1024),
-            )),
-        )
-        .split_for_parts();
-    let router = router
-        .fallback(|| async { AppError::NotFound("no such resource".into()) })
-        .method_not_allowed_fallback(|| async {
-            problem_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "this method is not allowed on this resource".into(),
-                None,
-            )
-        })
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
-        .with_state(state);
-    (router, api)
-}
-
-/// The whole HTTP application: API (trailing slashes trimmed), docs, and
-/// the cross-cutting layers.
-pub fn router(state: AppState) -> Router {
-    let config = Arc::clone(&state.config);
-    let (api_router, api_doc) = api(state);
-    // Swagger's own routes redirect /docs to /docs/, so they stay outside
-    // the trailing-slash normalisation.
-    // JSON answers load nothing; the docs page loads only its own bundled assets.
-    let api_router = api_router.layer(SetResponseHeaderLayer::overriding(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    ));
-    let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
-    // No validator badge: it would call an external service from the browser.
-    let docs_config = utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none");
-    let docs: Router = Router::from(
-        SwaggerUi::new("/docs")
-            .url("/openapi.json", api_doc)
-            .config(docs_config),
-    )
-    .layer(SetResponseHeaderLayer::overriding(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(DOCS_CSP),
-    ));
-    let mut app = docs
-        .fallback_service(normalized)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ));
-    if let Some(cors) = cors(&config.cors_allowed_origins) {
-        app = app.layer(cors);
-    }
-    let request_id = HeaderName::from_static("x-request-id");
-    // A panic is a bug; still, the client gets a problem+json 500, not a cut connection.
-    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
-        |_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            problem_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "an internal error occurred".into(),
-                None,
-            )
-        },
-    ))
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        config.request_timeout,
-    ))
-    .layer(PropagateRequestIdLayer::new(request_id.clone()))
-    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-}
-
-/// The span of one request. It names the matched route template, never the
-/// raw path: paths can carry tokens (`/verify-email/{user_id}/{token}`).
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str());
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), route, request_id = %id)
-}
-
-fn cors(origins: &[String]) -> Option<CorsLayer> {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter(|o| !o.trim().is_empty())
-        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
-        .collect();
-    if origins.is_empty() {
-        return None;
-    }
-    Some(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            .max_age(Duration::from_secs(600)),
-    )
-}
+use crate::{db, users};
 
 /// A built application: listening, not yet serving.
 pub struct Application {
@@ -208,14 +47,7 @@ impl Application {
         // Install the recorder before anything is counted.
         crate::metrics::handle();
         let jwt_secret = config.jwt_secret()?;
-        let db = db::connect(&config.database_url)
-            .await
-            .context("DATABASE_URL: cannot connect to the database")?;
-        if config.is_embedded() {
-            db::migrate(&db).await.context("applying migrations")?;
-        } else {
-            check_migrated(&db).await?;
-        }
+        let db = connect_database(&config).await?;
         let transport =
             Transport::from_config(config.smtp_url.as_ref(), config.data_dir.join("outbox"))?;
         let storage = Storage::from_config(&config)?;
@@ -245,33 +77,23 @@ impl Application {
             jwt,
             hashing,
             mail_wake: Arc::clone(&mail_wake),
-            trusted_proxies: crate::ratelimit::TrustedProxies::parse(&config.trusted_proxies)
+            trusted_proxies: TrustedProxies::parse(&config.trusted_proxies)
                 .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?,
-            auth_rate_limit: crate::ratelimit::AuthRateLimit::new(config.auth_rate_limit),
+            auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit),
             storage,
             image_workers: crate::workers::Workers::per_core("images")?,
             upload_slots: Arc::new(tokio::sync::Semaphore::new(
                 2 * crate::workers::Workers::cores(),
             )),
         });
-        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
-            let (outcome, _) =
-                users::bootstrap::ensure_admin(&db, &state.hashing, email, password, "ADMIN_EMAIL")
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {}", crate::cli::describe(e))
-                    })?;
-            if outcome == users::bootstrap::Outcome::Created {
-                tracing::info!("created the administrator named by ADMIN_EMAIL");
-            }
-        }
+        ensure_configured_admin(&state).await?;
         let worker = Worker {
             db,
             transport,
             templates,
             from: config.mail_from.clone(),
             wake: mail_wake,
-            composer: Arc::new(users::recovery::Composer {
+            composer: Arc::new(users::deferred_mail::Composer {
                 db: state.db.clone(),
                 config: Arc::clone(&config),
             }),
@@ -279,7 +101,7 @@ impl Application {
             retry_delay: config.mail_retry_delay,
         };
         Ok(Self {
-            router: router(state.clone()),
+            router: crate::http::router::router(state.clone()),
             listener,
             worker,
             state,
@@ -355,6 +177,36 @@ impl Application {
         let _ = tokio::time::timeout(grace, worker).await;
         result
     }
+}
+
+/// The pool, migrated on the embedded default; elsewhere the schema must
+/// already be current.
+async fn connect_database(config: &Config) -> anyhow::Result<db::Db> {
+    let db = db::connect(&config.database_url)
+        .await
+        .context("DATABASE_URL: cannot connect to the database")?;
+    if config.is_embedded() {
+        db::migrate(&db).await.context("applying migrations")?;
+    } else {
+        check_migrated(&db).await?;
+    }
+    Ok(db)
+}
+
+/// The ADMIN named by `ADMIN_EMAIL`/`ADMIN_PASSWORD`, created if absent.
+async fn ensure_configured_admin(state: &AppState) -> anyhow::Result<()> {
+    let config = &state.config;
+    let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) else {
+        return Ok(());
+    };
+    let (outcome, _) =
+        users::bootstrap::ensure_admin(&state.db, &state.hashing, email, password, "ADMIN_EMAIL")
+            .await
+            .map_err(|e| anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {}", e.one_line()))?;
+    if outcome == users::bootstrap::Outcome::Created {
+        tracing::info!("created the administrator named by ADMIN_EMAIL");
+    }
+    Ok(())
 }
 
 async fn check_migrated(db: &db::Db) -> anyhow::Result<()> {

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use tokio::sync::Notify;
 
+use crate::auth::hashing::PasswordHashing;
 use crate::auth::jwt::JwtKeys;
-use crate::auth::password::PasswordHashing;
 use crate::config::Config;
 use crate::db::Db;
-use crate::ratelimit::{AuthRateLimit, TrustedProxies};
+use crate::http::client::TrustedProxies;
+use crate::http::ratelimit::AuthRateLimit;
 use crate::storage::Storage;
 
 /// Cloned into every request: one reference count, whatever it holds.

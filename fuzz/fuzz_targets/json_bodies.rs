@@ -5,10 +5,10 @@
 use libfuzzer_sys::fuzz_target;
 use user_management::domain::{Email, Nickname, Password, ProfileUrl, UrlKind};
 use user_management::extract::parse_json;
-use user_management::users::dto::{
+use user_management::users::views::{
     CreateUserRequest, RegisterRequest, StaffUpdateRequest, UpdateProfileRequest,
 };
-use user_management::users::profile::{Errors, RawProfile};
+use user_management::users::profile_fields::{Errors, RawProfile};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = parse_json::<RegisterRequest>(data) {

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use user_management::auth::tokens::parse_refresh_token;
-use user_management::users::listing::{ListQuery, Listing};
+use user_management::users::admin::listing::{ListQuery, Listing};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(query) = serde_urlencoded::from_bytes::<ListQuery>(data)

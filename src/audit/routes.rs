@@ -7,13 +7,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use sea_orm::DbErr;
+
 use crate::auth::extractor::Admin;
-use crate::db::entities::audit_events;
-use crate::error::{AppError, Problem, Result};
-use crate::extract::Query;
+use crate::db::{Db, entities::audit_events};
+use crate::error::{AppError, Result};
+use crate::http::error::Problem;
+use crate::http::extract::Query;
+use crate::http::paging::{self, Link, Window};
 use crate::state::AppState;
-use crate::users::dto::Link;
-use crate::users::listing::{DEFAULT_LIMIT, MAX_LIMIT, MAX_SKIP};
 
 /// Filters of `GET /audit-events`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -87,73 +89,17 @@ pub async fn list_audit_events(
     _admin: Admin,
     Query(query): Query<AuditQuery>,
 ) -> Result<axum::Json<AuditPage>> {
-    use audit_events::Column as C;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(AppError::field(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
-    let skip = query.skip.unwrap_or(0);
-    if skip > MAX_SKIP {
-        return Err(AppError::field(
-            "skip",
-            format!("must be at most {MAX_SKIP}"),
-        ));
-    }
-    let mut select = audit_events::Entity::find();
-    if let Some(id) = query.user_id {
-        select = select.filter(C::UserId.eq(id));
-    }
-    if let Some(id) = query.actor_id {
-        select = select.filter(C::ActorId.eq(id));
-    }
-    if let Some(action) = &query.action {
-        select = select.filter(C::Action.eq(action.as_str()));
-    }
-    let total = select.clone().count(&state.db).await?;
-    let rows = select
-        .order_by_desc(C::At)
-        .order_by_desc(C::Id)
-        .offset(skip)
-        .limit(limit)
-        .all(&state.db)
-        .await?;
+    let window = Window::parse(query.skip, query.limit).map_err(AppError::Validation)?;
+    let (rows, total) = query.run(&state.db, window).await?;
     let base = state.config.base_url();
-    let href = |skip: u64| {
-        let mut pairs: Vec<(&str, String)> =
-            vec![("skip", skip.to_string()), ("limit", limit.to_string())];
-        if let Some(id) = query.user_id {
-            pairs.push(("user_id", id.to_string()));
-        }
-        if let Some(id) = query.actor_id {
-            pairs.push(("actor_id", id.to_string()));
-        }
-        if let Some(action) = &query.action {
-            pairs.push(("action", action.clone()));
-        }
-        format!(
-            "{base}/audit-events?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
-    };
-    let link = |rel, skip| Link {
-        rel,
-        href: href(skip),
-        method: "GET",
-    };
-    let mut links = vec![
-        link("self", skip),
-        link("first", 0),
-        link("last", total.saturating_sub(1) / limit * limit),
+    let filters = [
+        ("user_id", query.user_id.map(|id| id.to_string())),
+        ("actor_id", query.actor_id.map(|id| id.to_string())),
+        ("action", query.action.clone()),
     ];
-    if skip + limit < total {
-        links.push(link("next", skip + limit));
-    }
-    if skip > 0 {
-        links.push(link("prev", skip.saturating_sub(limit)));
-    }
+    let links = window.links(total, |skip| {
+        paging::href(base, "/audit-events", skip, window.limit, &filters)
+    });
     Ok(axum::Json(AuditPage {
         items: rows
             .into_iter()
@@ -167,8 +113,35 @@ pub async fn list_audit_events(
             })
             .collect(),
         total,
-        page: skip / limit + 1,
-        size: limit,
+        page: window.number(),
+        size: window.limit,
         links,
     }))
+}
+
+impl AuditQuery {
+    /// The events of `window` matching the filters, newest first, and how
+    /// many match in all.
+    async fn run(&self, db: &Db, window: Window) -> Result<(Vec<audit_events::Model>, u64), DbErr> {
+        use audit_events::Column as C;
+        let mut select = audit_events::Entity::find();
+        if let Some(id) = self.user_id {
+            select = select.filter(C::UserId.eq(id));
+        }
+        if let Some(id) = self.actor_id {
+            select = select.filter(C::ActorId.eq(id));
+        }
+        if let Some(action) = &self.action {
+            select = select.filter(C::Action.eq(action.as_str()));
+        }
+        let total = select.clone().count(db).await?;
+        let rows = select
+            .order_by_desc(C::At)
+            .order_by_desc(C::Id)
+            .offset(window.skip)
+            .limit(window.limit)
+            .all(db)
+            .await?;
+        Ok((rows, total))
+    }
 }

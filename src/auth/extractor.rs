@@ -60,10 +60,7 @@ impl FromRequestParts<AppState> for AuthUser {
         if user.is_locked {
             return Err(unauthorized("the account is locked"));
         }
-        let role = user
-            .role
-            .parse::<Role>()
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("stored role is invalid")))?;
+        let role = user.role;
         if let Err(err) = sessions::touch(&state.db, session).await {
             tracing::debug!(error = %err, "could not record session use");
         }

@@ -9,6 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::Role;
+
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -61,12 +63,12 @@ impl JwtKeys {
     }
 
     /// Signs a token for `user_id` with `role` in session `session_id`.
-    pub fn issue(&self, user_id: Uuid, role: &str, session_id: Uuid) -> anyhow::Result<String> {
+    pub fn issue(&self, user_id: Uuid, role: Role, session_id: Uuid) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
             sub: user_id,
-            role: role.to_owned(),
+            role: role.as_str().to_owned(),
             sid: session_id,
             iat: now,
             exp: now.saturating_add(ttl),
@@ -108,7 +110,7 @@ mod tests {
     fn issued_tokens_verify() {
         let k = keys(SECRET);
         let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
-        let token = k.issue(user, "AUTHENTICATED", session).expect("issue");
+        let token = k.issue(user, Role::Authenticated, session).expect("issue");
         let claims = k.verify(&token).expect("valid");
         assert_eq!((claims.sub, claims.sid), (user, session));
         assert_eq!(claims.exp - claims.iat, 60);
@@ -117,7 +119,7 @@ mod tests {
     #[test]
     fn other_secret_is_rejected() {
         let token = keys(SECRET)
-            .issue(Uuid::new_v4(), "ADMIN", Uuid::new_v4())
+            .issue(Uuid::new_v4(), Role::Admin, Uuid::new_v4())
             .expect("issue");
         assert!(
             keys("another-secret-another-secret-xx")
@@ -130,7 +132,7 @@ mod tests {
     fn alg_none_and_tampering_are_rejected() {
         let k = keys(SECRET);
         let token = k
-            .issue(Uuid::new_v4(), "AUTHENTICATED", Uuid::new_v4())
+            .issue(Uuid::new_v4(), Role::Authenticated, Uuid::new_v4())
             .expect("issue");
         let parts: Vec<&str> = token.split('.').collect();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 
 use super::extractor::AuthUser;
 use super::sessions;
-use crate::error::{Problem, Result};
+use crate::error::Result;
+use crate::http::error::Problem;
 use crate::state::AppState;
 
 /// Revokes the caller's session; its access and refresh tokens stop working.

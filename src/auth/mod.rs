@@ -2,25 +2,30 @@
 //! `AuthUser` extractor every protected handler starts from.
 
 pub mod extractor;
+pub mod grants;
+pub mod hashing;
 pub mod jwt;
 pub mod lockout;
-pub mod login;
 pub mod logout;
 pub mod oauth_error;
-pub mod password;
 pub mod session_routes;
 pub mod sessions;
+pub mod token_endpoint;
 pub mod tokens;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
-/// The token endpoint (`/login`, `/token`): rate limited per client.
-pub fn limited_router() -> OpenApiRouter<AppState> {
+/// The token endpoint (`/login`, `/token`), behind its own rate-limit layer.
+pub fn token_router(state: AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(login::login))
-        .routes(routes!(login::token))
+        .routes(routes!(token_endpoint::login))
+        .routes(routes!(token_endpoint::token))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            token_endpoint::limit,
+        ))
 }
 
 /// `/logout` and the caller's sessions.

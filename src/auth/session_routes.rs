@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::extractor::AuthUser;
 use super::sessions;
 use crate::db::entities::sessions as table;
-use crate::error::{AppError, Problem, Result};
+use crate::error::{AppError, Result};
+use crate::http::error::Problem;
 use crate::state::AppState;
 use crate::time;
 

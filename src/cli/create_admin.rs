@@ -5,7 +5,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use secrecy::SecretString;
 
-use crate::auth::password::PasswordHashing;
+use crate::auth::hashing::PasswordHashing;
 use crate::config::Config;
 use crate::db;
 use crate::users::bootstrap::{Outcome, ensure_admin};
@@ -47,7 +47,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         .map_err(super::describe)?;
     match outcome {
         Outcome::Created => println!("created administrator {} ({})", user.email, user.id),
-        Outcome::AlreadyExists if user.role == "ADMIN" => {
+        Outcome::AlreadyExists if user.role == crate::domain::Role::Admin => {
             println!("{} is already an administrator", user.email)
         }
         Outcome::AlreadyExists => anyhow::bail!(

@@ -7,8 +7,10 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::db;
 use crate::domain::{Email, Role};
-use crate::users::listing::{ListQuery, Listing};
-use crate::users::{csv_io, repo, staff_actions};
+use crate::users::admin::actions::{self, Actor};
+use crate::users::admin::csv;
+use crate::users::admin::listing::{ListQuery, Listing};
+use crate::users::repo;
 
 /// Arguments of `users`.
 #[derive(Debug, clap::Args)]
@@ -64,9 +66,9 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
             let user = repo::find_by_email(&db, &email)
                 .await?
                 .with_context(|| format!("no user with email {email}"))?;
-            let updated = staff_actions::change_role(&db, None, user, role)
+            let updated = actions::change_role(&db, Actor::Cli, user.id.into(), role)
                 .await
-                .map_err(super::describe)?;
+                .map_err(|e| anyhow::anyhow!(e.one_line()))?;
             println!("{} is now {}", updated.email, updated.role);
         }
         Command::List { role, locked } => {
@@ -94,16 +96,16 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
             let count = match file {
                 Some(path) => {
                     let out = private_file(&path)?;
-                    csv_io::export(&db, out).await?
+                    csv::export(&db, out).await?
                 }
-                None => csv_io::export(&db, std::io::stdout().lock()).await?,
+                None => csv::export(&db, std::io::stdout().lock()).await?,
             };
             eprintln!("exported {count} user(s)");
         }
         Command::Import { file } => {
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
-            let report = csv_io::import(&db, input).await?;
+            let report = csv::import(&db, input).await?;
             for (line, message) in &report.errors {
                 eprintln!("line {line}: {message}");
             }

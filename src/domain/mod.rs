@@ -10,12 +10,14 @@ pub mod nickname;
 pub mod password;
 pub mod profile_url;
 pub mod role;
+pub mod user_id;
 
 pub use email::Email;
 pub use nickname::Nickname;
 pub use password::Password;
 pub use profile_url::{ProfileUrl, UrlKind};
 pub use role::Role;
+pub use user_id::UserId;
 
 /// Why a value was refused: a human sentence that never echoes a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

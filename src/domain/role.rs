@@ -1,24 +1,47 @@
 //! Roles, ordered by privilege: ANONYMOUS < AUTHENTICATED < MANAGER < ADMIN.
+//!
+//! Stored by name in `users.role` (a SeaORM active enum), so a row read from
+//! either database is a `Role` already, and a name that is not one of the
+//! four is a database error rather than a silent fallback.
 
 use std::fmt;
 use std::str::FromStr;
 
+use sea_orm::entity::prelude::StringLen;
+use sea_orm::{DeriveActiveEnum, EnumIter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A user's role. `ANONYMOUS` means registered with the email not yet verified.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "UPPERCASE")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum Role {
     /// Registered, email not verified.
+    #[sea_orm(string_value = "ANONYMOUS")]
     Anonymous,
     /// Email verified.
+    #[sea_orm(string_value = "AUTHENTICATED")]
     Authenticated,
     /// Staff: reads and manages users below MANAGER.
+    #[sea_orm(string_value = "MANAGER")]
     Manager,
     /// Everything.
+    #[sea_orm(string_value = "ADMIN")]
     Admin,
 }
 
@@ -91,6 +114,10 @@ mod tests {
             );
         }
         assert_eq!("admin".parse::<Role>(), Ok(Role::Admin));
+        for role in Role::ALL {
+            use sea_orm::ActiveEnum;
+            assert_eq!(role.to_value(), role.as_str(), "stored as its name");
+        }
         assert!("ROOT".parse::<Role>().is_err());
     }
 }

@@ -5,6 +5,7 @@
 pub mod default;
 pub mod pipeline;
 pub mod routes;
+pub mod store;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 

@@ -1,24 +1,24 @@
 //! Picture endpoints: upload and remove (own and staff), serve, default.
 
 use axum::body::Body;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::default;
 use super::pipeline::{self, PipelineError, Processed};
+use super::store::{self, object_key};
 use crate::auth::extractor::{AuthUser, Staff};
 use crate::db::entities::users;
-use crate::error::{AppError, Problem, Result};
+use crate::domain::UserId;
+use crate::error::{AppError, Result};
+use crate::http::error::Problem;
+use crate::http::extract::Path;
 use crate::state::AppState;
-use crate::time;
-use crate::users::dto::{UserResponse, Viewer};
-use crate::users::permissions::{self, Act};
+use crate::users::admin::permissions::{self, Act};
 use crate::users::repo;
-use crate::users::staff::staff_view;
+use crate::users::views::{UserResponse, Viewer, staff_view};
 
 /// The multipart form of an upload (documentation).
 #[derive(utoipa::ToSchema)]
@@ -59,6 +59,20 @@ async fn read_file(mut form: Multipart, max: usize) -> Result<Vec<u8>> {
     ))
 }
 
+/// Reads, checks and converts an upload, with at most a bounded number of
+/// uploads in progress at once, then stores it as `user`'s picture.
+async fn upload(state: &AppState, user: &users::Model, form: Multipart) -> Result<users::Model> {
+    let slot = state
+        .upload_slots
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let bytes = read_file(form, state.config.avatar_max_bytes).await?;
+    let picture = process(state, bytes).await?;
+    drop(slot);
+    store::replace_picture(state, user, picture).await
+}
+
 /// Runs the pipeline on an image worker thread.
 async fn process(state: &AppState, bytes: Vec<u8>) -> Result<Processed> {
     let result = state
@@ -70,75 +84,6 @@ async fn process(state: &AppState, bytes: Vec<u8>) -> Result<Processed> {
         PipelineError::Unsupported => AppError::UnsupportedMediaType(e.to_string()),
         PipelineError::TooLarge { .. } => AppError::field("file", e.to_string()),
     })
-}
-
-/// Stores the picture, points the user at it, then removes the old object.
-/// Storage down → 503 and the row unchanged; a failed row update removes
-/// the new object, so nothing is left behind.
-async fn replace_picture(
-    state: &AppState,
-    user: &users::Model,
-    form: Multipart,
-) -> Result<users::Model> {
-    let slot = state
-        .upload_slots
-        .acquire()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let bytes = read_file(form, state.config.avatar_max_bytes).await?;
-    let picture = process(state, bytes).await?;
-    drop(slot);
-    let key = format!(
-        "avatars/{}/{}.{}",
-        user.id, picture.digest, picture.extension
-    );
-    let url = format!(
-        "{}/pictures/{}/{}.{}",
-        state.config.base_url(),
-        user.id,
-        picture.digest,
-        picture.extension
-    );
-    state.storage.put(&key, picture.bytes.into()).await?;
-    if let Err(err) = set_picture(state, user.id, Some(key.clone()), Some(url)).await {
-        if let Err(cleanup) = state.storage.delete(&key).await {
-            tracing::warn!(error = %cleanup, "could not remove a picture whose update failed");
-        }
-        return Err(err);
-    }
-    if let Some(old) = user.picture_key.as_deref().filter(|old| *old != key)
-        && let Err(err) = state.storage.delete(old).await
-    {
-        tracing::warn!(error = %err, "could not remove a replaced picture");
-    }
-    repo::find_target(&state.db, &user.id.to_string()).await
-}
-
-/// Removes the stored object (503 if storage is down: nothing changes),
-/// then the reference; the user is back to the default picture.
-async fn remove_picture(state: &AppState, user: &users::Model) -> Result<users::Model> {
-    if let Some(key) = &user.picture_key {
-        state.storage.delete(key).await?;
-    }
-    set_picture(state, user.id, None, None).await?;
-    repo::find_target(&state.db, &user.id.to_string()).await
-}
-
-async fn set_picture(
-    state: &AppState,
-    id: Uuid,
-    key: Option<String>,
-    url: Option<String>,
-) -> Result<()> {
-    use users::Column as C;
-    users::Entity::update_many()
-        .col_expr(C::PictureKey, Expr::value(key))
-        .col_expr(C::ProfilePictureUrl, Expr::value(url))
-        .col_expr(C::UpdatedAt, Expr::value(time::now()))
-        .filter(C::Id.eq(id))
-        .exec(&state.db)
-        .await?;
-    Ok(())
 }
 
 /// Uploads the caller's picture (multipart field `file`).
@@ -164,7 +109,7 @@ pub async fn upload_my_picture(
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<axum::Json<UserResponse>> {
     let form = form.map_err(multipart_rejection)?;
-    let user = replace_picture(&state, &auth.user, form).await?;
+    let user = upload(&state, &auth.user, form).await?;
     Ok(axum::Json(UserResponse::new(
         user,
         Viewer::Owner,
@@ -188,7 +133,7 @@ pub async fn delete_my_picture(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> Result<axum::Json<UserResponse>> {
-    let user = remove_picture(&state, &auth.user).await?;
+    let user = store::remove_picture(&state, &auth.user).await?;
     Ok(axum::Json(UserResponse::new(
         user,
         Viewer::Owner,
@@ -219,18 +164,13 @@ pub async fn delete_my_picture(
 pub async fn upload_user_picture(
     State(state): State<AppState>,
     Staff(viewer): Staff,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<axum::Json<UserResponse>> {
-    let user = repo::find_target(&state.db, &id).await?;
-    permissions::check(
-        viewer.role,
-        Act::Picture,
-        repo::role_of(&user),
-        user.id == viewer.id(),
-    )?;
+    let user = repo::find_target(&state.db, id).await?;
+    permissions::check(viewer.role, Act::Picture, user.role, user.id == viewer.id())?;
     let form = form.map_err(multipart_rejection)?;
-    let user = replace_picture(&state, &user, form).await?;
+    let user = upload(&state, &user, form).await?;
     Ok(axum::Json(staff_view(&state, &viewer, user)))
 }
 
@@ -252,16 +192,11 @@ pub async fn upload_user_picture(
 pub async fn delete_user_picture(
     State(state): State<AppState>,
     Staff(viewer): Staff,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> Result<axum::Json<UserResponse>> {
-    let user = repo::find_target(&state.db, &id).await?;
-    permissions::check(
-        viewer.role,
-        Act::Picture,
-        repo::role_of(&user),
-        user.id == viewer.id(),
-    )?;
-    let user = remove_picture(&state, &user).await?;
+    let user = repo::find_target(&state.db, id).await?;
+    permissions::check(viewer.role, Act::Picture, user.role, user.id == viewer.id())?;
+    let user = store::remove_picture(&state, &user).await?;
     Ok(axum::Json(staff_view(&state, &viewer, user)))
 }
 
@@ -344,7 +279,7 @@ pub async fn serve_picture(
     }
     let object = state
         .storage
-        .get(&format!("avatars/{user_id}/{digest}.{extension}"))
+        .get(&object_key(user_id, digest, extension))
         .await?;
     let length = object.meta.size;
     let body = Body::from_stream(object.into_stream());
@@ -361,19 +296,4 @@ pub async fn serve_picture(
         body,
     )
         .into_response())
-}
-
-/// The URL of `user`'s picture: the stored one, or the generated default.
-pub fn picture_url(user: &users::Model, base: &str) -> String {
-    user.profile_picture_url
-        .clone()
-        .unwrap_or_else(|| format!("{base}/pictures/{}/default.svg", user.id))
-}
-
-/// Deletes the stored picture of a user about to be deleted.
-pub async fn delete_for_user(state: &AppState, user: &users::Model) -> Result<()> {
-    if let Some(key) = &user.picture_key {
-        state.storage.delete(key).await?;
-    }
-    Ok(())
 }

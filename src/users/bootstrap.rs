@@ -3,10 +3,10 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::dto::RegisterRequest;
 use super::registration::{Origin, create_account};
 use super::repo;
-use crate::auth::password::PasswordHashing;
+use super::requests::RegisterRequest;
+use crate::auth::hashing::PasswordHashing;
 use crate::db::{Db, entities::users};
 use crate::domain::Email;
 use crate::error::{AppError, Result};

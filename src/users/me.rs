@@ -1,13 +1,20 @@
 //! The caller's own account: `GET /me`, `PATCH /me`.
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use secrecy::SecretString;
 
-use super::dto::{UpdateProfileRequest, UserResponse, Viewer};
-use super::profile::{Errors, RawProfile};
+use super::profile_fields::{Errors, RawProfile};
 use super::repo;
+use super::requests::{ChangePasswordRequest, UpdateProfileRequest};
+use super::views::{UserResponse, Viewer};
 use crate::auth::extractor::AuthUser;
-use crate::error::{Problem, Result};
-use crate::extract::Json;
+use crate::auth::{lockout, sessions};
+use crate::db;
+use crate::domain::Password;
+use crate::error::{AppError, Result};
+use crate::http::error::Problem;
+use crate::http::extract::Json;
 use crate::state::AppState;
 
 /// The caller's own user.
@@ -65,4 +72,57 @@ pub async fn update_me(
         Viewer::Owner,
         state.config.base_url(),
     )))
+}
+
+/// Changes the caller's password and revokes their other sessions. A wrong
+/// current password counts as a failed login (it can lock the account).
+#[utoipa::path(
+    post,
+    path = "/me/password",
+    tag = "me",
+    security(("oauth2" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; the caller's other sessions are revoked"),
+        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong current password, or the new one breaks the policy", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(request): Json<ChangePasswordRequest>,
+) -> Result<StatusCode> {
+    let user = &auth.user;
+    let new = Password::parse(
+        &request.new_password,
+        Some(&user.email),
+        Some(&user.nickname),
+    )
+    .map_err(|e| AppError::field("new_password", e.to_string()))?;
+    let current = SecretString::from(request.current_password);
+    let verdict = state
+        .hashing
+        .verify(current, user.password_hash.clone())
+        .await?;
+    if !verdict.is_match() {
+        lockout::record_failure(&state, user).await?;
+        return Err(AppError::field(
+            "current_password",
+            "the current password is incorrect",
+        ));
+    }
+    let hash = state
+        .hashing
+        .hash(SecretString::from(new.expose().to_owned()))
+        .await?;
+    let tx = db::begin(&state.db).await?;
+    repo::set_password(&tx, user.id, hash).await?;
+    sessions::revoke_all(&tx, user.id, Some(auth.session_id)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,21 +1,22 @@
-//! Users: registration and verification, the caller's own account, and
-//! (later) staff administration and public profiles.
+//! Users: registration and verification, password reset, the caller's own
+//! account, public profiles, and staff administration (`admin/`).
+//!
+//! Handlers stay thin over feature functions that the CLI shares; requests
+//! and views are the HTTP shapes, `repo` the queries.
 
+pub mod admin;
 pub mod bootstrap;
-pub mod csv_io;
-pub mod dto;
-pub mod listing;
+pub mod deferred_mail;
 pub mod me;
-pub mod password;
-pub mod permissions;
-pub mod profile;
-pub mod profiles;
-pub mod recovery;
+pub mod one_time_tokens;
+pub mod password_reset;
+pub mod profile_fields;
+pub mod public_profile;
 pub mod registration;
 pub mod repo;
-pub mod staff;
-pub mod staff_actions;
+pub mod requests;
 pub mod verification;
+pub mod views;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -25,27 +26,18 @@ use crate::state::AppState;
 pub fn limited_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(registration::register))
-        .routes(routes!(registration::resend_verification))
-        .routes(routes!(recovery::forgot_password))
+        .routes(routes!(verification::resend_verification))
+        .routes(routes!(password_reset::forgot_password))
 }
 
-/// Verification, password reset and the caller's own account.
+/// Verification, password reset, the caller's own account, public
+/// profiles and staff administration.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(registration::verify_email))
-        .routes(routes!(recovery::reset_password))
+        .routes(routes!(verification::verify_email))
+        .routes(routes!(password_reset::reset_password))
         .routes(routes!(me::get_me, me::update_me))
-        .routes(routes!(password::change_password))
-        .routes(routes!(profiles::get_profile))
-        .routes(routes!(staff::list_users, staff::create_user))
-        .routes(routes!(
-            staff::get_user,
-            staff::update_user,
-            staff::replace_user,
-            staff::delete_user
-        ))
-        .routes(routes!(staff_actions::set_role))
-        .routes(routes!(staff_actions::lock_user))
-        .routes(routes!(staff_actions::unlock_user))
-        .routes(routes!(staff_actions::set_professional))
+        .routes(routes!(me::change_password))
+        .routes(routes!(public_profile::get_profile))
+        .merge(admin::router())
 }

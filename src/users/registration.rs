@@ -1,27 +1,25 @@
-//! Registration and email verification: `POST /register`,
-//! `GET /verify-email/{user_id}/{token}`, `POST /verify-email/resend`.
+//! Registration: `POST /register`, and creating an account (shared with
+//! staff creation and the CLI import).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
-
-use super::dto::{MessageResponse, RegisterRequest, ResendRequest, UserResponse, Viewer};
-use super::profile::{Errors, ProfileChanges};
-use super::repo::{self, NewUser};
-use super::verification;
-use crate::audit::{self, Action};
-use crate::auth::password::PasswordHashing;
-use crate::db::{self, Db, entities::users};
-use crate::domain::email::Email;
-use crate::domain::nickname::Nickname;
-use crate::domain::password::Password;
-use crate::domain::role::Role;
-use crate::email::MailKind;
-use crate::error::{AppError, Problem, Result};
-use crate::extract::Json;
-use crate::state::AppState;
 use serde_json::json;
 use uuid::Uuid;
+
+use super::profile_fields::{Errors, ProfileChanges};
+use super::repo::{self, NewUser};
+use super::requests::RegisterRequest;
+use super::verification;
+use super::views::{UserResponse, Viewer};
+use crate::audit::{self, Action};
+use crate::auth::hashing::PasswordHashing;
+use crate::db::{self, Db, entities::users};
+use crate::domain::{Email, Nickname, Password, Role};
+use crate::error::{AppError, Result};
+use crate::http::error::Problem;
+use crate::http::extract::Json;
+use crate::state::AppState;
 
 /// Registers an account (role ANONYMOUS) and sends the verification email.
 #[utoipa::path(
@@ -176,59 +174,5 @@ async fn insert_with_nickname(
     }
     Err(AppError::Conflict(
         "could not generate a free nickname; choose one".into(),
-    ))
-}
-
-/// Verifies an email address with the link from the verification email.
-#[utoipa::path(
-    get,
-    path = "/verify-email/{user_id}/{token}",
-    tag = "registration",
-    params(
-        ("user_id" = String, Path, description = "The user's id"),
-        ("token" = String, Path, description = "The token from the email"),
-    ),
-    responses(
-        (status = 200, description = "Verified; the role is now AUTHENTICATED", body = MessageResponse),
-        (status = 400, description = "Invalid, used or expired link", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn verify_email(
-    State(state): State<AppState>,
-    Path((user_id, token)): Path<(String, String)>,
-) -> Result<axum::Json<MessageResponse>> {
-    verification::verify_email(&state.db, &user_id, &token).await?;
-    Ok(axum::Json(MessageResponse {
-        message: "Email verified; you can now log in.".into(),
-    }))
-}
-
-/// Sends a new verification link. The answer is the same whether or not the
-/// address belongs to an unverified account.
-#[utoipa::path(
-    post,
-    path = "/verify-email/resend",
-    tag = "registration",
-    request_body = ResendRequest,
-    responses(
-        (status = 202, description = "If the address needs verifying, an email is on its way", body = MessageResponse),
-        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not an email address", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn resend_verification(
-    State(state): State<AppState>,
-    Json(request): Json<ResendRequest>,
-) -> Result<(StatusCode, axum::Json<MessageResponse>)> {
-    super::recovery::queue_request(&state, &request.email, MailKind::VerifyEmailRequest).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(MessageResponse {
-            message: "If that address belongs to an unverified account, a new verification email is on its way.".into(),
-        }),
     ))
 }

@@ -6,11 +6,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::profile::ProfileChanges;
+use super::profile_fields::ProfileChanges;
 use crate::db::{self, entities::users};
 use crate::domain::email::Email;
 use crate::domain::nickname::Nickname;
-use crate::domain::role::Role;
+use crate::domain::{Role, UserId};
 use crate::error::AppError;
 use crate::time;
 
@@ -120,7 +120,7 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewUser) -> Result<users::
         picture_key: Set(None),
         linkedin_profile_url: Set(flat(p.linkedin_profile_url).map(|u| u.as_str().to_owned())),
         github_profile_url: Set(flat(p.github_profile_url).map(|u| u.as_str().to_owned())),
-        role: Set(new.role.as_str().to_owned()),
+        role: Set(new.role),
         is_professional: Set(false),
         professional_status_updated_at: Set(None),
         email_verified: Set(new.email_verified),
@@ -246,15 +246,13 @@ pub async fn set_password(
 }
 
 /// A user by the id in a path; 404 when it is not a UUID or not there.
-pub async fn find_target(conn: &impl ConnectionTrait, id: &str) -> Result<users::Model, AppError> {
-    let not_found = || AppError::NotFound("no such user".into());
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    find_by_id(conn, id).await?.ok_or_else(not_found)
-}
-
-/// The role stored for `user`.
-pub fn role_of(user: &users::Model) -> Role {
-    user.role.parse().unwrap_or(Role::Anonymous)
+pub async fn find_target(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<users::Model, AppError> {
+    find_by_id(conn, id.uuid())
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such user".into()))
 }
 
 /// 409 when `user` is the last active ADMIN (about to be demoted, locked or
@@ -267,7 +265,7 @@ pub async fn ensure_not_last_admin(
 ) -> Result<(), AppError> {
     use sea_orm::QuerySelect;
     use users::Column as C;
-    if role_of(user) != Role::Admin || user.is_locked {
+    if user.role != Role::Admin || user.is_locked {
         return Ok(());
     }
     let mut admins = users::Entity::find()

@@ -1,131 +1,24 @@
-//! Email verification: issuing links (at registration and on request) and
-//! consuming them.
+//! Email verification: `GET /verify-email/{user_id}/{token}` and
+//! `POST /verify-email/resend`, and the verification email itself.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use sea_orm::ConnectionTrait;
+use sea_orm::DbErr;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::deferred_mail;
+use super::one_time_tokens::{Purpose, consume_token};
+use super::requests::ResendRequest;
+use super::views::MessageResponse;
 use crate::audit::{self, Action};
-use crate::auth::tokens;
-use crate::config::Config;
-use crate::db::{
-    self, Db,
-    entities::{one_time_tokens, users},
-};
-use crate::email::worker::Composed;
+use crate::db::{self, Db, entities::users};
 use crate::email::{self, MailKind};
 use crate::error::{AppError, Result};
-use crate::time;
-
-/// The purposes a one-time token can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// Email verification.
-    VerifyEmail,
-    /// Password reset.
-    ResetPassword,
-}
-
-impl Purpose {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::VerifyEmail => "verify_email",
-            Purpose::ResetPassword => "reset_password",
-        }
-    }
-}
-
-/// Creates a one-time token for `user_id`, retiring the user's earlier
-/// unused tokens of that purpose (the newest link is the one that works).
-pub async fn issue_token(
-    conn: &impl ConnectionTrait,
-    user_id: Uuid,
-    purpose: Purpose,
-    ttl: std::time::Duration,
-) -> Result<String, DbErr> {
-    use one_time_tokens::Column as C;
-    let now = time::now();
-    one_time_tokens::Entity::update_many()
-        .col_expr(C::UsedAt, Expr::value(now))
-        .filter(C::UserId.eq(user_id))
-        .filter(C::Purpose.eq(purpose.as_str()))
-        .filter(C::UsedAt.is_null())
-        .exec(conn)
-        .await?;
-    let prefix = match purpose {
-        Purpose::VerifyEmail => tokens::VERIFY_PREFIX,
-        Purpose::ResetPassword => tokens::RESET_PREFIX,
-    };
-    let token = tokens::new_one_time_token(prefix);
-    one_time_tokens::Entity::insert(one_time_tokens::ActiveModel {
-        token_hash: Set(tokens::digest(&token)),
-        user_id: Set(user_id),
-        purpose: Set(purpose.as_str().to_owned()),
-        created_at: Set(now),
-        expires_at: Set(time::after(now, ttl)),
-        used_at: Set(None),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(token)
-}
-
-/// Consumes `token` for `purpose`: `Some(user_id)` if it was valid, unused
-/// and unexpired (and it is now used), `None` otherwise. Single use holds
-/// under concurrency: the update only succeeds once.
-pub async fn consume_token(
-    conn: &impl ConnectionTrait,
-    token: &str,
-    purpose: Purpose,
-) -> Result<Option<Uuid>, DbErr> {
-    use one_time_tokens::Column as C;
-    let now = time::now();
-    let digest = tokens::digest(token);
-    let Some(row) = one_time_tokens::Entity::find_by_id(digest.clone())
-        .filter(C::Purpose.eq(purpose.as_str()))
-        .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if row.used_at.is_some() || row.expires_at <= now {
-        return Ok(None);
-    }
-    let used = one_time_tokens::Entity::update_many()
-        .col_expr(C::UsedAt, Expr::value(now))
-        .filter(C::TokenHash.eq(digest))
-        .filter(C::UsedAt.is_null())
-        .exec(conn)
-        .await?;
-    Ok((used.rows_affected == 1).then_some(row.user_id))
-}
-
-/// Issues a verification link for `user` and composes the email carrying
-/// it (called by the mail worker at delivery, so no token waits in the outbox).
-pub async fn verification_message(
-    conn: &impl ConnectionTrait,
-    config: &Config,
-    user: &users::Model,
-) -> Result<Composed, DbErr> {
-    let token = issue_token(
-        conn,
-        user.id,
-        Purpose::VerifyEmail,
-        config.email_verification_ttl,
-    )
-    .await?;
-    Ok(Composed {
-        to: user.email.clone(),
-        template: MailKind::VerifyEmail.template().to_owned(),
-        payload: json!({
-            "nickname": user.nickname,
-            "link": format!("{}/verify-email/{}/{}", config.base_url(), user.id, token),
-            "expires_in": time::describe(config.email_verification_ttl),
-        }),
-    })
-}
+use crate::http::error::Problem;
+use crate::http::extract::Json;
+use crate::state::AppState;
 
 /// Queues the verification email of `user` (composed at delivery).
 pub async fn queue_verification(
@@ -144,7 +37,7 @@ pub async fn queue_verification(
 
 /// Verifies the email of `user_id` with `token`. Any mismatch (unknown user,
 /// wrong, used or expired token) is one 400, so the link reveals nothing.
-pub async fn verify_email(db: &Db, user_id: &str, token: &str) -> Result<()> {
+pub async fn confirm(db: &Db, user_id: &str, token: &str) -> Result<()> {
     let invalid = || AppError::BadRequest("the verification link is invalid or has expired".into());
     let user_id = Uuid::parse_str(user_id).map_err(|_| invalid())?;
     let tx = db::begin(db).await?;
@@ -166,4 +59,58 @@ pub async fn verify_email(db: &Db, user_id: &str, token: &str) -> Result<()> {
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Verifies an email address with the link from the verification email.
+#[utoipa::path(
+    get,
+    path = "/verify-email/{user_id}/{token}",
+    tag = "registration",
+    params(
+        ("user_id" = String, Path, description = "The user's id"),
+        ("token" = String, Path, description = "The token from the email"),
+    ),
+    responses(
+        (status = 200, description = "Verified; the role is now AUTHENTICATED", body = MessageResponse),
+        (status = 400, description = "Invalid, used or expired link", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Path((user_id, token)): Path<(String, String)>,
+) -> Result<axum::Json<MessageResponse>> {
+    confirm(&state.db, &user_id, &token).await?;
+    Ok(axum::Json(MessageResponse {
+        message: "Email verified; you can now log in.".into(),
+    }))
+}
+
+/// Sends a new verification link. The answer is the same whether or not the
+/// address belongs to an unverified account.
+#[utoipa::path(
+    post,
+    path = "/verify-email/resend",
+    tag = "registration",
+    request_body = ResendRequest,
+    responses(
+        (status = 202, description = "If the address needs verifying, an email is on its way", body = MessageResponse),
+        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an email address", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    Json(request): Json<ResendRequest>,
+) -> Result<(StatusCode, axum::Json<MessageResponse>)> {
+    deferred_mail::queue_request(&state, &request.email, MailKind::VerifyEmailRequest).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(MessageResponse {
+            message: "If that address belongs to an unverified account, a new verification email is on its way.".into(),
+        }),
+    ))
 }

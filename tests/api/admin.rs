@@ -9,6 +9,7 @@ use reqwest::{Method, Response, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use user_management::db::entities::{email_outbox, users};
+use user_management::domain::Role;
 
 use crate::helpers::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, assert_problem, assert_token_error,
@@ -188,7 +189,7 @@ async fn the_last_admin_cannot_be_demoted_locked_or_deleted(backend: Backend) {
     assert_problem(locked, StatusCode::CONFLICT).await;
     assert_problem(deleted, StatusCode::CONFLICT).await;
     let after = row(&app, &root_id).await.expect("root still exists");
-    assert_eq!(after.role, "ADMIN");
+    assert_eq!(after.role, Role::Admin);
     assert!(!after.is_locked);
     assert_eq!(after.updated_at, before.updated_at, "nothing was written");
     assert_eq!(
@@ -221,13 +222,16 @@ async fn with_two_admins_one_can_demote_the_other(backend: Backend) {
 
     let body = ok_json(demoted, "second demotes root").await;
     assert_eq!(body["role"], "MANAGER");
-    assert_eq!(row(&app, &root_id).await.expect("root").role, "MANAGER");
+    assert_eq!(row(&app, &root_id).await.expect("root").role, Role::Manager);
     assert_eq!(active_admins(&app).await, 1);
     let now_last = put_role(&app, &second, &second_id, "MANAGER").await;
     assert_problem(now_last, StatusCode::CONFLICT).await;
     let lock_last = lock(&app, &second, &second_id).await;
     assert_problem(lock_last, StatusCode::CONFLICT).await;
-    assert_eq!(row(&app, &second_id).await.expect("second").role, "ADMIN");
+    assert_eq!(
+        row(&app, &second_id).await.expect("second").role,
+        Role::Admin
+    );
     let (root_again, _) = app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let refused = put_role(&app, &root_again, &root_id, "ADMIN").await;
     assert_problem(refused, StatusCode::FORBIDDEN).await;
@@ -354,7 +358,7 @@ async fn a_role_change_ends_sessions_emails_and_is_audited(backend: Backend) {
     let body = ok_json(response, "role change").await;
     assert_eq!(body["id"], user_id.as_str());
     assert_eq!(body["role"], "MANAGER");
-    assert_eq!(row(&app, &user_id).await.expect("user").role, "MANAGER");
+    assert_eq!(row(&app, &user_id).await.expect("user").role, Role::Manager);
     assert_401(&app, &old_token, "old access token").await;
     assert_token_error(app.refresh(&refresh).await, StatusCode::BAD_REQUEST).await;
     let (new_token, _) = app.tokens("promoted@example.com", PASSWORD).await;
@@ -873,8 +877,8 @@ async fn nobody_raises_their_own_role(backend: Backend) {
     assert_problem(manager_creates_admin, StatusCode::FORBIDDEN).await;
     let user_row = row(&app, &user_id).await.expect("user");
     let manager_row = row(&app, &manager_id).await.expect("manager");
-    assert_eq!(user_row.role, "AUTHENTICATED");
-    assert_eq!(manager_row.role, "MANAGER");
+    assert_eq!(user_row.role, Role::Authenticated);
+    assert_eq!(manager_row.role, Role::Manager);
     assert_eq!(
         manager_row.first_name, None,
         "a refused body changes nothing"
@@ -1044,7 +1048,7 @@ async fn staff_edit_profile_fields_and_email(backend: Backend) {
     }
     let stored = row(&app, &target_id).await.expect("target");
     assert_eq!(stored.email, "renamed.user@example.org");
-    assert_eq!(stored.role, "AUTHENTICATED");
+    assert_eq!(stored.role, Role::Authenticated);
     assert!(!stored.is_locked && !stored.is_professional);
 }
 

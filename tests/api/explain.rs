@@ -3,7 +3,7 @@
 //! substring search are served by indexes, never by a scan of `users`.
 //!
 //! The SQL is the application's own: each query is run through the real
-//! code (`users::repo::find_by_email`, `users::listing::Listing::run`) on a
+//! code (`users::repo::find_by_email`, `users::admin::listing::Listing::run`) on a
 //! connection that records the statements it sends, and each recorded
 //! statement is explained with the same bound values. PostgreSQL only: it
 //! skips without PostgreSQL outside CI, like every PostgreSQL test.
@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statem
 use serde_json::Value;
 use user_management::db::Db;
 use user_management::domain::{Email, Role};
-use user_management::users::listing::{ListQuery, Listing};
+use user_management::users::admin::listing::{ListQuery, Listing};
 use user_management::users::repo;
 
 use crate::helpers::PgDatabase;

@@ -197,9 +197,10 @@ async fn a_killed_process_loses_no_acknowledged_registration() {
     let mut child = start();
     wait_healthy(client.clone(), base.clone()).await;
 
+    let (answered, mut first_answer) = tokio::sync::mpsc::unbounded_channel();
     let mut burst = Vec::new();
     for i in 0..40 {
-        let (client, base) = (client.clone(), base.clone());
+        let (client, base, answered) = (client.clone(), base.clone(), answered.clone());
         burst.push(tokio::spawn(async move {
             let email = format!("burst{i}@example.com");
             let response = client
@@ -207,10 +208,15 @@ async fn a_killed_process_loses_no_acknowledged_registration() {
                 .json(&json!({"email": email, "password": PASSWORD}))
                 .send()
                 .await;
-            (email, response.map(|r| r.status()).ok())
+            let status = response.map(|r| r.status()).ok();
+            if status == Some(StatusCode::CREATED) {
+                let _ = answered.send(());
+            }
+            (email, status)
         }));
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Kill mid-burst: as soon as the first registration is acknowledged.
+    let _ = tokio::time::timeout(Duration::from_secs(30), first_answer.recv()).await;
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let mut acknowledged = Vec::new();

@@ -11,6 +11,7 @@ use reqwest::{Method, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use user_management::auth::jwt::{Claims, JwtKeys};
+use user_management::domain::Role;
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -138,7 +139,9 @@ async fn every_kind_of_bad_token_is_401(backend: Backend) {
     let genuine = keys(JWT_SECRET, ISSUER);
     // Control: a token built here the way the service builds its own works,
     // so each refusal below is down to the one thing changed.
-    let control = genuine.issue(user, "AUTHENTICATED", sid).expect("issue");
+    let control = genuine
+        .issue(user, Role::Authenticated, sid)
+        .expect("issue");
     assert_eq!(
         app.get("/me", Some(&control)).await.status(),
         StatusCode::OK
@@ -169,13 +172,13 @@ async fn every_kind_of_bad_token_is_401(backend: Backend) {
         (
             "another secret",
             keys("another-secret-another-secret-another", ISSUER)
-                .issue(user, "AUTHENTICATED", sid)
+                .issue(user, Role::Authenticated, sid)
                 .expect("issue"),
         ),
         (
             "another issuer",
             keys(JWT_SECRET, "http://evil.example")
-                .issue(user, "AUTHENTICATED", sid)
+                .issue(user, Role::Authenticated, sid)
                 .expect("issue"),
         ),
         ("alg none", format!("{none_header}.{}.", parts[1])),
@@ -191,7 +194,7 @@ async fn every_kind_of_bad_token_is_401(backend: Backend) {
         (
             "unknown session",
             genuine
-                .issue(user, "AUTHENTICATED", Uuid::new_v4())
+                .issue(user, Role::Authenticated, Uuid::new_v4())
                 .expect("issue"),
         ),
         (
@@ -199,7 +202,7 @@ async fn every_kind_of_bad_token_is_401(backend: Backend) {
             genuine
                 .issue(
                     Uuid::parse_str(&other_id).expect("uuid"),
-                    "AUTHENTICATED",
+                    Role::Authenticated,
                     sid,
                 )
                 .expect("issue"),

@@ -210,7 +210,7 @@ async fn snapshot(app: &TestApp, id: &str) -> Option<Snapshot> {
         .map(|u| Snapshot {
             email: u.email,
             first_name: u.first_name,
-            role: u.role,
+            role: u.role.as_str().to_owned(),
             is_locked: u.is_locked,
             is_professional: u.is_professional,
         })
@@ -409,7 +409,7 @@ impl World {
                     .await
                     .expect("query users")
                     .expect("created");
-                assert_eq!(row.role, role.as_str(), "{what}");
+                assert_eq!(row.role.as_str(), role.as_str(), "{what}");
                 assert!(row.email_verified || role == Anonymous, "{what}");
             }
         }

@@ -74,7 +74,7 @@ async fn tokens_of_a_deleted_user_are_refused(backend: Backend) {
         ISSUER.to_owned(),
         Duration::from_secs(900),
     )
-    .issue(user, "ADMIN", sid)
+    .issue(user, user_management::domain::Role::Admin, sid)
     .expect("issue");
 
     app.execute("DELETE FROM users WHERE email_norm = 'deleted@example.com'")

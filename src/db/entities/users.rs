@@ -20,7 +20,7 @@ pub struct Model {
     pub picture_key: Option<String>,
     pub linkedin_profile_url: Option<String>,
     pub github_profile_url: Option<String>,
-    pub role: String,
+    pub role: crate::domain::Role,
     pub is_professional: bool,
     pub professional_status_updated_at: Option<DateTimeUtc>,
     pub email_verified: bool,

@@ -11,13 +11,13 @@ use sea_orm::{EntityTrait, QueryOrder};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::profile::{Errors, RawProfile};
-use super::repo::{self, NewUser};
 use crate::audit::{self, Action};
-use crate::auth::password::is_supported_hash;
+use crate::auth::hashing::is_supported_hash;
 use crate::db::{self, Db, entities::users};
 use crate::domain::{Email, Nickname, Role};
 use crate::error::AppError;
+use crate::users::profile_fields::{Errors, RawProfile};
+use crate::users::repo::{self, NewUser};
 
 /// One CSV row.
 #[derive(Debug, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ impl From<users::Model> for Row {
             profile_picture_url: text(u.profile_picture_url),
             linkedin_profile_url: text(u.linkedin_profile_url),
             github_profile_url: text(u.github_profile_url),
-            role: u.role,
+            role: u.role.as_str().to_owned(),
             is_professional: u.is_professional.to_string(),
             email_verified: u.email_verified.to_string(),
             hashed_password: u.password_hash,

@@ -3,10 +3,11 @@
 use axum::extract::{Path, State};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::dto::PublicProfile;
+use super::views::PublicProfile;
 use crate::db::entities::users;
 use crate::domain::Nickname;
-use crate::error::{AppError, Problem, Result};
+use crate::error::{AppError, Result};
+use crate::http::error::Problem;
 use crate::state::AppState;
 
 /// A user's public profile by nickname (case-insensitive).

@@ -1,25 +1,11 @@
-//! Per-client rate limits on the authentication endpoints, and finding the
-//! client's address (the socket peer, or `X-Forwarded-For` when the peer is
-//! a trusted proxy).
-//!
-//! Buckets live in this process: behind a load balancer each instance
-//! counts on its own (see the deployment guide).
+//! The client's address: the socket peer, or the right-most untrusted
+//! `X-Forwarded-For` entry when the peer is a trusted proxy
+//! (`TRUSTED_PROXIES`).
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-
-use crate::auth::oauth_error::OAuthError;
-use crate::error::AppError;
-use crate::extract::ClientAddr;
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, request::Parts};
 
 /// Networks whose `X-Forwarded-For` header is believed.
 #[derive(Debug, Clone, Default)]
@@ -103,75 +89,27 @@ fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     }
 }
 
-/// The per-address limiter of the authentication endpoints; `None` when disabled.
-#[derive(Clone)]
-pub struct AuthRateLimit(Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>);
+/// The client's address: the socket peer, or the `X-Forwarded-For` client
+/// when the peer is a trusted proxy (`TRUSTED_PROXIES`).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
-impl AuthRateLimit {
-    /// `per_minute` requests per minute per address (bursts up to that many); 0 disables.
-    pub fn new(per_minute: u32) -> Self {
-        Self(
-            NonZeroU32::new(per_minute).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n)))),
-        )
-    }
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    S: Send + Sync,
+    TrustedProxies: axum::extract::FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
 
-    /// `Err(seconds to wait)` when `client` is over its limit.
-    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
-        let Some(limiter) = &self.0 else {
-            return Ok(());
-        };
-        limiter.check_key(&client).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
-    }
-
-    /// Forgets idle buckets; call periodically so memory stays bounded.
-    pub fn forget_idle(&self) {
-        if let Some(limiter) = &self.0 {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-    }
-
-    /// Runs `forget_idle` every minute until the process ends.
-    pub fn spawn_janitor(&self) {
-        if self.0.is_none() {
-            return;
-        }
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                this.forget_idle();
-            }
-        });
-    }
-}
-
-/// Middleware: 429 with `Retry-After` beyond the limit, in the error shape
-/// of the endpoint (RFC 6749 at the token endpoint, problem+json elsewhere).
-pub async fn limit(
-    State(limit): State<AuthRateLimit>,
-    ClientAddr(client): ClientAddr,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(client) = client else {
-        return next.run(request).await;
-    };
-    match limit.check(client) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => {
-            let wait = wait.max(1);
-            let path = request.uri().path();
-            if path.starts_with("/login") || path.starts_with("/token") {
-                OAuthError::rate_limited(wait).into_response()
-            } else {
-                AppError::RateLimited(wait).into_response()
-            }
-        }
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRef;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let proxies = TrustedProxies::from_ref(state);
+        Ok(ClientAddr(
+            peer.map(|peer| proxies.client_of(peer, &parts.headers)),
+        ))
     }
 }
 
@@ -229,19 +167,5 @@ mod tests {
             ip("203.0.113.9"),
             "right-most untrusted wins"
         );
-    }
-
-    #[test]
-    fn limit_counts_per_address() {
-        let limit = AuthRateLimit::new(2);
-        assert!(limit.check(ip("1.2.3.4")).is_ok());
-        assert!(limit.check(ip("1.2.3.4")).is_ok());
-        let wait = limit.check(ip("1.2.3.4")).expect_err("third is limited");
-        assert!((1..=30).contains(&wait), "{wait}");
-        assert!(
-            limit.check(ip("5.6.7.8")).is_ok(),
-            "another address has its own bucket"
-        );
-        assert!(AuthRateLimit::new(0).check(ip("1.2.3.4")).is_ok());
     }
 }

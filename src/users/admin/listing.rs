@@ -13,19 +13,11 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::Link;
-use super::profile::Errors;
 use crate::db::entities::users;
 use crate::domain::Role;
 use crate::error::{AppError, Result};
-
-/// Default page size.
-pub const DEFAULT_LIMIT: u64 = 10;
-/// Largest page size.
-pub const MAX_LIMIT: u64 = 100;
-/// Largest offset: beyond it no page can exist, and the databases' 64-bit
-/// offsets must not overflow.
-pub const MAX_SKIP: u64 = 1_000_000_000_000;
+use crate::http::paging::{self, Link, Window};
+use crate::users::profile_fields::Errors;
 
 /// Query parameters of `GET /users`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -124,8 +116,7 @@ impl Sort {
 #[derive(Debug, Clone)]
 pub struct Listing {
     query: ListQuery,
-    skip: u64,
-    limit: u64,
+    window: Window,
     sort: Sort,
 }
 
@@ -133,13 +124,15 @@ impl Listing {
     /// Checks ranges and the sort key (422 naming each bad parameter).
     pub fn parse(query: ListQuery) -> Result<Listing> {
         let mut errors = Errors::default();
-        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            errors.push("limit", format!("must be between 1 and {MAX_LIMIT}"));
-        }
-        if query.skip.is_some_and(|skip| skip > MAX_SKIP) {
-            errors.push("skip", format!("must be at most {MAX_SKIP}"));
-        }
+        let window = match Window::parse(query.skip, query.limit) {
+            Ok(window) => Some(window),
+            Err(fields) => {
+                for field in fields {
+                    errors.push(&field.field, field.message);
+                }
+                None
+            }
+        };
         let sort = match query.sort.as_deref() {
             None => Some(Sort {
                 key: SortKey::CreatedAt,
@@ -158,10 +151,11 @@ impl Listing {
             errors.push("q", "must be at most 100 characters");
         }
         errors.finish()?;
-        let sort = sort.ok_or_else(|| AppError::Internal(anyhow::anyhow!("sort checked above")))?;
+        let (Some(sort), Some(window)) = (sort, window) else {
+            return Err(AppError::Internal(anyhow::anyhow!("checked above")));
+        };
         Ok(Listing {
-            skip: query.skip.unwrap_or(0),
-            limit,
+            window,
             sort,
             query,
         })
@@ -224,8 +218,8 @@ impl Listing {
         };
         let page = select
             .order_by(users::Column::Id, order)
-            .offset(self.skip)
-            .limit(self.limit)
+            .offset(self.window.skip)
+            .limit(self.window.limit)
             .all(conn);
         if !self.is_filtered() {
             let (total, items) = tokio::try_join!(self.select().count(conn), page)?;
@@ -265,56 +259,32 @@ impl Listing {
     /// beyond the end, and then only a count knows where the end is).
     fn total_from_page(&self, rows: usize) -> Option<u64> {
         let rows = u64::try_from(rows).ok()?;
-        (rows < self.limit && (rows > 0 || self.skip == 0)).then_some(self.skip + rows)
+        let Window { skip, limit } = self.window;
+        (rows < limit && (rows > 0 || skip == 0)).then_some(skip + rows)
     }
 
     /// Page number (1-based) and size.
     pub fn page(&self) -> (u64, u64) {
-        (self.skip / self.limit + 1, self.limit)
+        (self.window.number(), self.window.limit)
     }
 
     /// `self`, `first`, `last`, `next` and `prev` links, keeping every filter.
     pub fn links(&self, base: &str, total: u64) -> Vec<Link> {
-        let link = |rel, skip: u64| Link {
-            rel,
-            href: format!("{base}/users?{}", self.query_string(skip)),
-            method: "GET",
-        };
-        let last = total.saturating_sub(1) / self.limit * self.limit;
-        let mut links = vec![
-            link("self", self.skip),
-            link("first", 0),
-            link("last", last),
-        ];
-        if self.skip + self.limit < total {
-            links.push(link("next", self.skip + self.limit));
-        }
-        if self.skip > 0 {
-            links.push(link("prev", self.skip.saturating_sub(self.limit)));
-        }
-        links
-    }
-
-    fn query_string(&self, skip: u64) -> String {
         let q = &self.query;
-        let mut pairs: Vec<(&str, String)> = vec![
-            ("skip", skip.to_string()),
-            ("limit", self.limit.to_string()),
+        let filters = [
+            ("q", q.q.clone()),
+            ("role", q.role.map(|r| r.as_str().to_owned())),
+            ("is_locked", q.is_locked.map(|v| v.to_string())),
+            ("email_verified", q.email_verified.map(|v| v.to_string())),
+            ("is_professional", q.is_professional.map(|v| v.to_string())),
+            ("created_after", q.created_after.map(|t| t.to_rfc3339())),
+            ("created_before", q.created_before.map(|t| t.to_rfc3339())),
+            ("sort", q.sort.clone()),
         ];
-        let mut add = |name, value: Option<String>| {
-            if let Some(value) = value {
-                pairs.push((name, value));
-            }
-        };
-        add("q", q.q.clone());
-        add("role", q.role.map(|r| r.as_str().to_owned()));
-        add("is_locked", q.is_locked.map(|v| v.to_string()));
-        add("email_verified", q.email_verified.map(|v| v.to_string()));
-        add("is_professional", q.is_professional.map(|v| v.to_string()));
-        add("created_after", q.created_after.map(|t| t.to_rfc3339()));
-        add("created_before", q.created_before.map(|t| t.to_rfc3339()));
-        add("sort", q.sort.clone());
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
+        let limit = self.window.limit;
+        self.window.links(total, |skip| {
+            paging::href(base, "/users", skip, limit, &filters)
+        })
     }
 }
 
@@ -339,7 +309,7 @@ fn search(text: &str) -> SimpleExpr {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
     /// The users of this page.
-    pub items: Vec<super::dto::UserResponse>,
+    pub items: Vec<crate::users::views::UserResponse>,
     /// Users matching the filters, in all pages.
     pub total: u64,
     /// This page's number, from 1.
@@ -506,7 +476,7 @@ mod tests {
             #[test]
             fn limits_in_range_are_accepted_and_others_refused(limit in 0u64..1000, skip in 0u64..u64::MAX) {
                 let parsed = Listing::parse(ListQuery { limit: Some(limit), skip: Some(skip), ..Default::default() });
-                let valid = (1..=MAX_LIMIT).contains(&limit) && skip <= MAX_SKIP;
+                let valid = (1..=paging::MAX_LIMIT).contains(&limit) && skip <= paging::MAX_SKIP;
                 prop_assert_eq!(parsed.is_ok(), valid);
             }
 

@@ -139,6 +139,25 @@ pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> Ap
     }
 }
 
+/// Path parameters. A segment that does not parse (say, a user id that is
+/// not a UUID) names no resource: 404, like an unknown one.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|_| AppError::NotFound("no such resource".into()))
+    }
+}
+
 /// The client's `User-Agent`, truncated to what the sessions table keeps.
 pub struct UserAgent(pub Option<String>);
 
@@ -152,30 +171,6 @@ impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.chars().take(255).collect()),
-        ))
-    }
-}
-
-/// The client's address: the socket peer, or the `X-Forwarded-For` client
-/// when the peer is a trusted proxy (`TRUSTED_PROXIES`).
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
-
-impl<S> FromRequestParts<S> for ClientAddr
-where
-    S: Send + Sync,
-    crate::ratelimit::TrustedProxies: axum::extract::FromRef<S>,
-{
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::FromRef;
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        let proxies = crate::ratelimit::TrustedProxies::from_ref(state);
-        Ok(ClientAddr(
-            peer.map(|peer| proxies.client_of(peer, &parts.headers)),
         ))
     }
 }

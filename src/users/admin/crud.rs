@@ -1,36 +1,24 @@
 //! Staff administration of users: browse, read, edit, add, delete
 //! (`/users`, `/users/{id}`). Who may do what is `permissions`' business.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::json;
 
-use super::dto::{CreateUserRequest, StaffUpdateRequest, UserResponse, Viewer};
+use super::actions;
 use super::listing::{ListQuery, Listing, UserPage};
 use super::permissions::{self, Act};
-use super::profile::Errors;
-use super::registration::{Origin, create_account};
-use super::repo;
-use crate::audit::{self, Action};
-use crate::auth::extractor::{Admin, AuthUser, Staff};
-use crate::db::{self, entities::users};
-use crate::domain::{Email, Role};
-use crate::error::{AppError, Problem, Result};
-use crate::extract::{Json, Query};
+use crate::auth::extractor::{Admin, Staff};
+use crate::db;
+use crate::domain::{Email, Role, UserId};
+use crate::error::{AppError, Result};
+use crate::http::error::Problem;
+use crate::http::extract::{Json, Path, Query};
 use crate::state::AppState;
-
-/// The staff view of `user` for `viewer`.
-pub fn staff_view(state: &AppState, viewer: &AuthUser, user: users::Model) -> UserResponse {
-    let is_self = user.id == viewer.id();
-    UserResponse::new(
-        user,
-        Viewer::Staff {
-            role: viewer.role,
-            is_self,
-        },
-        state.config.base_url(),
-    )
-}
+use crate::users::profile_fields::Errors;
+use crate::users::registration::{Origin, create_account};
+use crate::users::repo;
+use crate::users::requests::{CreateUserRequest, StaffUpdateRequest};
+use crate::users::views::{UserResponse, staff_view};
 
 /// Lists users with filters, sorting and paging.
 #[utoipa::path(
@@ -128,9 +116,9 @@ pub async fn create_user(
 pub async fn get_user(
     State(state): State<AppState>,
     Staff(viewer): Staff,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> Result<axum::Json<UserResponse>> {
-    let user = repo::find_target(&state.db, &id).await?;
+    let user = repo::find_target(&state.db, id).await?;
     Ok(axum::Json(staff_view(&state, &viewer, user)))
 }
 
@@ -157,12 +145,12 @@ pub async fn get_user(
 pub async fn update_user(
     State(state): State<AppState>,
     Staff(viewer): Staff,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     Json(request): Json<StaffUpdateRequest>,
 ) -> Result<axum::Json<UserResponse>> {
-    let user = repo::find_target(&state.db, &id).await?;
+    let user = repo::find_target(&state.db, id).await?;
     let is_self = user.id == viewer.id();
-    permissions::check(viewer.role, Act::Update, repo::role_of(&user), is_self)?;
+    permissions::check(viewer.role, Act::Update, user.role, is_self)?;
     let (email, profile) = request.split();
     let mut errors = Errors::default();
     let email = email.and_then(|e| errors.check("email", Email::parse(&e)));
@@ -174,7 +162,7 @@ pub async fn update_user(
             .await
             .map_err(repo::conflict_or)?;
     }
-    let fresh = repo::find_target(&tx, &id).await?;
+    let fresh = repo::find_target(&tx, id).await?;
     let updated = repo::update_profile(&tx, fresh, changes)
         .await
         .map_err(repo::conflict_or)?;
@@ -205,7 +193,7 @@ pub async fn update_user(
 pub async fn replace_user(
     state: State<AppState>,
     viewer: Staff,
-    id: Path<String>,
+    id: Path<UserId>,
     request: Json<StaffUpdateRequest>,
 ) -> Result<axum::Json<UserResponse>> {
     update_user(state, viewer, id, request).await
@@ -230,22 +218,8 @@ pub async fn replace_user(
 pub async fn delete_user(
     State(state): State<AppState>,
     Admin(viewer): Admin,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> Result<StatusCode> {
-    let user = repo::find_target(&state.db, &id).await?;
-    let tx = db::begin(&state.db).await?;
-    repo::ensure_not_last_admin(&tx, &user).await?;
-    // Objects first: with storage down this is a 503 and nothing is deleted.
-    crate::pictures::routes::delete_for_user(&state, &user).await?;
-    repo::delete(&tx, user.id).await?;
-    audit::record(
-        &tx,
-        Some(viewer.id()),
-        Some(user.id),
-        Action::UserDeleted,
-        json!({ "nickname": user.nickname, "role": user.role }),
-    )
-    .await?;
-    tx.commit().await?;
+    actions::delete_user(&state.db, &state.storage, (&viewer).into(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

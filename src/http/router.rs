@@ -1,0 +1,197 @@
+//! The router: every feature's routes, the docs, and the layers around
+//! them (request id, trace, timeout, body limit, CORS, security headers,
+//! metrics, panics as 500).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::error::problem_response;
+use super::{openapi, ops, ratelimit};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::{audit, auth, pictures, users};
+
+/// The docs page: own scripts and styles only (Swagger UI sets inline
+/// styles), no framing, requests only to this service.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// Largest JSON or form body.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// The API routes and their OpenAPI document.
+pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let picture_limit = state.config.avatar_max_bytes.saturating_add(64 * 1024);
+    // The token endpoint answers a rejection as an RFC 6749 error, the other
+    // authentication routes as problem+json; both draw on one budget.
+    let token_endpoint = auth::token_router(state.clone());
+    let limited = users::limited_router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        ratelimit::limit,
+    ));
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(ops::router())
+        .merge(token_endpoint)
+        .merge(limited)
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(audit::router())
+        .merge(pictures::router())
+        .merge(pictures::upload_router().layer(axum::extract::DefaultBodyLimit::max(picture_limit)))
+        .split_for_parts();
+    let router = router
+        .fallback(|| async { AppError::NotFound("no such resource".into()) })
+        .method_not_allowed_fallback(|| async {
+            problem_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this method is not allowed on this resource".into(),
+                None,
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(ops::track))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response),
+        )
+        .with_state(state);
+    (router, api)
+}
+
+/// The one log line of a finished request; the latency is a number.
+fn log_response(
+    response: &axum::http::Response<axum::body::Body>,
+    latency: Duration,
+    _: &tracing::Span,
+) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "finished processing request"
+    );
+}
+
+/// The whole HTTP application: API (trailing slashes trimmed), docs, and
+/// the cross-cutting layers.
+pub fn router(state: AppState) -> Router {
+    let config = Arc::clone(&state.config);
+    let (api_router, api_doc) = api(state);
+    // JSON answers load nothing; the docs page loads only its own bundled assets.
+    let api_router = api_router.layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    ));
+    let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
+    let mut app = with_security_headers(docs(api_doc).fallback_service(normalized));
+    if let Some(cors) = cors(&config.cors_allowed_origins) {
+        app = app.layer(cors);
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    // A panic is a bug; still, the client gets a problem+json 500, not a cut connection.
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        |_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "an internal error occurred".into(),
+                None,
+            )
+        },
+    ))
+    .layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        config.request_timeout,
+    ))
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Swagger UI at `/docs` and the document at `/openapi.json` (also with a
+/// trailing slash). Swagger's own routes redirect `/docs` to `/docs/`, so
+/// they stay outside the trailing-slash normalisation.
+fn docs(api_doc: utoipa::openapi::OpenApi) -> Router {
+    // No validator badge: it would call an external service from the browser.
+    let docs_config = utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none");
+    let document = axum::Json(api_doc.clone());
+    Router::from(
+        SwaggerUi::new("/docs")
+            .url("/openapi.json", api_doc)
+            .config(docs_config),
+    )
+    .route(
+        "/openapi.json/",
+        axum::routing::get(move || async move { document }),
+    )
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    ))
+}
+
+fn with_security_headers(app: Router) -> Router {
+    app.layer(SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    ))
+}
+
+/// The span of one request. It names the matched route template, never the
+/// raw path: paths can carry tokens (`/verify-email/{user_id}/{token}`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), route, request_id = %id)
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(600)),
+    )
+}
