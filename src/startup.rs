@@ -46,7 +46,6 @@ impl Application {
         config.validate()?;
         // Install the recorder before anything is counted.
         crate::metrics::handle();
-        let jwt_secret = config.jwt_secret()?;
         let db = connect_database(&config).await?;
         let transport =
             Transport::from_config(config.smtp_url.as_ref(), config.data_dir.join("outbox"))?;
@@ -64,28 +63,8 @@ impl Application {
             .await
             .with_context(|| format!("HOST/PORT: cannot listen on {address}"))?;
         let mail_wake = Arc::new(Notify::new());
-        let jwt = JwtKeys::new(
-            &jwt_secret,
-            config.base_url().to_owned(),
-            config.access_token_ttl,
-        );
-        let config = Arc::new(config);
-        let state = AppState::new(Shared {
-            db: db.clone(),
-            lookup: db::lookup::Lookup::beside(&db),
-            config: Arc::clone(&config),
-            jwt,
-            hashing,
-            mail_wake: Arc::clone(&mail_wake),
-            trusted_proxies: TrustedProxies::parse(&config.trusted_proxies)
-                .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?,
-            auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit),
-            storage,
-            image_workers: crate::workers::Workers::per_core("images")?,
-            upload_slots: Arc::new(tokio::sync::Semaphore::new(
-                2 * crate::workers::Workers::cores(),
-            )),
-        });
+        let state = shared_state(config, db.clone(), hashing, storage, Arc::clone(&mail_wake))?;
+        let config = Arc::clone(&state.config);
         ensure_configured_admin(&state).await?;
         let worker = Worker {
             db,
@@ -177,6 +156,38 @@ impl Application {
         let _ = tokio::time::timeout(grace, worker).await;
         result
     }
+}
+
+/// The state every handler reaches.
+fn shared_state(
+    config: Config,
+    db: db::Db,
+    hashing: PasswordHashing,
+    storage: Storage,
+    mail_wake: Arc<Notify>,
+) -> anyhow::Result<AppState> {
+    let jwt = JwtKeys::new(
+        &config.jwt_secret()?,
+        config.base_url().to_owned(),
+        config.access_token_ttl,
+    );
+    let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
+    Ok(AppState::new(Shared {
+        lookup: db::lookup::Lookup::beside(&db),
+        db,
+        auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit),
+        config: Arc::new(config),
+        jwt,
+        hashing,
+        mail_wake,
+        trusted_proxies,
+        storage,
+        image_workers: crate::workers::Workers::per_core("images")?,
+        upload_slots: Arc::new(tokio::sync::Semaphore::new(
+            2 * crate::workers::Workers::cores(),
+        )),
+    }))
 }
 
 /// The pool, migrated on the embedded default; elsewhere the schema must

@@ -12,8 +12,8 @@ use sea_orm::DbErr;
 use crate::auth::extractor::Admin;
 use crate::db::{Db, entities::audit_events};
 use crate::error::{AppError, Result};
-use crate::http::error::Problem;
 use crate::http::extract::Query;
+use crate::http::openapi::responses;
 use crate::http::paging::{self, Link, Window};
 use crate::state::AppState;
 
@@ -77,11 +77,11 @@ pub struct AuditPage {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of events", body = AuditPage),
-        (status = 400, description = "Unparseable query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Out-of-range limit", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 422, response = responses::Unprocessable),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn list_audit_events(

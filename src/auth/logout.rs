@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use super::extractor::AuthUser;
 use super::sessions;
 use crate::error::Result;
-use crate::http::error::Problem;
+use crate::http::openapi::responses;
 use crate::state::AppState;
 
 /// Revokes the caller's session; its access and refresh tokens stop working.
@@ -17,8 +17,8 @@ use crate::state::AppState;
     security(("oauth2" = [])),
     responses(
         (status = 204, description = "Session revoked"),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode> {

@@ -12,7 +12,7 @@ use super::extractor::AuthUser;
 use super::sessions;
 use crate::db::entities::sessions as table;
 use crate::error::{AppError, Result};
-use crate::http::error::Problem;
+use crate::http::openapi::responses;
 use crate::state::AppState;
 use crate::time;
 
@@ -43,8 +43,8 @@ pub struct SessionResponse {
     security(("oauth2" = [])),
     responses(
         (status = 200, description = "Active sessions", body = [SessionResponse]),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn list_sessions(
@@ -82,9 +82,9 @@ pub async fn list_sessions(
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such active session of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn revoke_session(

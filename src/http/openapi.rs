@@ -21,6 +21,18 @@ use utoipa::openapi::{Content, OpenApi, Schema};
             Authorize with the OAuth2 password flow: the username is the email."
     ),
     modifiers(&Security, &DocsPaths),
+    components(responses(
+        responses::BadRequest,
+        responses::Unauthorized,
+        responses::Forbidden,
+        responses::NotFound,
+        responses::Conflict,
+        responses::PayloadTooLarge,
+        responses::UnsupportedMediaType,
+        responses::Unprocessable,
+        responses::TooManyRequests,
+        responses::Unavailable,
+    )),
     tags(
         (name = "auth", description = "Token endpoint, logout"),
         (name = "registration", description = "Sign-up and email verification"),
@@ -102,5 +114,35 @@ impl Modify for DocsPaths {
         openapi
             .paths
             .add_path_operation("/docs", vec![HttpMethod::Get], docs);
+    }
+}
+
+/// The problem+json answers every operation shares, as named OpenAPI
+/// responses (`#/components/responses/...`): each handler lists the ones it
+/// can give; its doc comment says when.
+pub mod responses {
+    use crate::http::error::Problem;
+
+    macro_rules! problem_responses {
+        ($($name:ident => $description:literal),* $(,)?) => {$(
+            #[doc = $description]
+            #[derive(utoipa::ToResponse)]
+            #[response(description = $description, content_type = "application/problem+json")]
+            #[expect(dead_code, reason = "documentation only")]
+            pub struct $name(Problem);
+        )*};
+    }
+
+    problem_responses! {
+        BadRequest => "The body, query or link cannot be parsed or is not valid",
+        Unauthorized => "Missing, invalid or revoked token",
+        Forbidden => "The caller's role does not allow this, or not on this user",
+        NotFound => "No such resource",
+        Conflict => "Conflicts with the current state (a taken email or nickname, the last administrator)",
+        PayloadTooLarge => "The body is too large",
+        UnsupportedMediaType => "The body is not of an accepted type",
+        Unprocessable => "Invalid fields: `errors` names each",
+        TooManyRequests => "Rate limited; see Retry-After",
+        Unavailable => "The database or object storage is unavailable; see Retry-After",
     }
 }

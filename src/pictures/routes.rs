@@ -4,7 +4,6 @@ use axum::body::Body;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use uuid::Uuid;
 
 use super::default;
 use super::pipeline::{self, PipelineError, Processed};
@@ -13,8 +12,8 @@ use crate::auth::extractor::{AuthUser, Staff};
 use crate::db::entities::users;
 use crate::domain::UserId;
 use crate::error::{AppError, Result};
-use crate::http::error::Problem;
 use crate::http::extract::Path;
+use crate::http::openapi::responses;
 use crate::state::AppState;
 use crate::users::admin::permissions::{self, Act};
 use crate::users::repo;
@@ -95,12 +94,12 @@ async fn process(state: &AppState, bytes: Vec<u8>) -> Result<Processed> {
     request_body(content = PictureUpload, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "Stored; `profile_picture_url` points at it", body = UserResponse),
-        (status = 400, description = "Unreadable multipart body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than AVATAR_MAX_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a PNG, JPEG, WebP or GIF image", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No `file` field, or over 40 megapixels", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Object storage or database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Unprocessable),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn upload_my_picture(
@@ -125,8 +124,8 @@ pub async fn upload_my_picture(
     security(("oauth2" = [])),
     responses(
         (status = 200, description = "Removed", body = UserResponse),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Object storage or database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn delete_my_picture(
@@ -151,14 +150,14 @@ pub async fn delete_my_picture(
     request_body(content = PictureUpload, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "Stored", body = UserResponse),
-        (status = 400, description = "Unreadable multipart body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed for this user", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than AVATAR_MAX_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a PNG, JPEG, WebP or GIF image", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No `file` field, or over 40 megapixels", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Object storage or database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Unprocessable),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn upload_user_picture(
@@ -183,10 +182,10 @@ pub async fn upload_user_picture(
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "Removed", body = UserResponse),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed for this user", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Object storage or database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn delete_user_picture(
@@ -220,54 +219,64 @@ fn multipart_rejection(rejection: axum::extract::multipart::MultipartRejection) 
     responses(
         (status = 200, description = "The image", content_type = "image/*"),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 404, description = "No such picture", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Object storage unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 404, response = responses::NotFound),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn serve_picture(
     State(state): State<AppState>,
-    Path((user_id, file)): Path<(String, String)>,
+    Path((user_id, file)): Path<(UserId, String)>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let not_found = || AppError::NotFound("no such picture".into());
-    let user_id = Uuid::parse_str(&user_id).map_err(|_| not_found())?;
     if file == "default.svg" {
-        let user = repo::find_by_id(&state.db, user_id)
-            .await?
-            .ok_or_else(not_found)?;
-        let initials = default::initials(
-            user.first_name.as_deref(),
-            user.last_name.as_deref(),
-            &user.nickname,
-        );
-        let body = default::svg(&initials, user.id.as_bytes());
-        return Ok((
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("image/svg+xml"),
-                ),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=300"),
-                ),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
-                ),
-            ],
-            body,
-        )
-            .into_response());
+        serve_default(&state, user_id).await
+    } else {
+        serve_stored(&state, user_id, &file, &headers).await
     }
-    let (digest, extension) = file.split_once('.').ok_or_else(not_found)?;
-    let content_type = pipeline::content_type(extension).ok_or_else(not_found)?;
-    if digest.len() != 16
-        || !digest
+}
+
+fn no_such_picture() -> AppError {
+    AppError::NotFound("no such picture".into())
+}
+
+/// The generated picture: the user's initials on a colour of their own.
+async fn serve_default(state: &AppState, user_id: UserId) -> Result<Response> {
+    let user = repo::find_by_id(&state.db, user_id.uuid())
+        .await?
+        .ok_or_else(no_such_picture)?;
+    let initials = default::initials(
+        user.first_name.as_deref(),
+        user.last_name.as_deref(),
+        &user.nickname,
+    );
+    let body = default::svg(&initials, user.id.as_bytes());
+    let headers = [
+        (header::CONTENT_TYPE, "image/svg+xml"),
+        (header::CACHE_CONTROL, "public, max-age=300"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ),
+    ];
+    Ok((headers.map(|(k, v)| (k, HeaderValue::from_static(v))), body).into_response())
+}
+
+/// A stored picture, `{digest}.{extension}`: immutable, so cached for a
+/// year and answered 304 when the client has it.
+async fn serve_stored(
+    state: &AppState,
+    user_id: UserId,
+    file: &str,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let (digest, extension) = file.split_once('.').ok_or_else(no_such_picture)?;
+    let content_type = pipeline::content_type(extension).ok_or_else(no_such_picture)?;
+    let is_digest = digest.len() == 16
+        && digest
             .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-    {
-        return Err(not_found());
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+    if !is_digest {
+        return Err(no_such_picture());
     }
     let etag = format!("\"{digest}\"");
     if headers
@@ -279,7 +288,7 @@ pub async fn serve_picture(
     }
     let object = state
         .storage
-        .get(&object_key(user_id, digest, extension))
+        .get(&object_key(user_id.uuid(), digest, extension))
         .await?;
     let length = object.meta.size;
     let body = Body::from_stream(object.into_stream());

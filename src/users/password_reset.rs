@@ -22,8 +22,8 @@ use crate::db;
 use crate::domain::Password;
 use crate::email::MailKind;
 use crate::error::{AppError, Result};
-use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::openapi::responses;
 use crate::state::AppState;
 
 const FORGOT_ANSWER: &str =
@@ -37,12 +37,12 @@ const FORGOT_ANSWER: &str =
     request_body = ResendRequest,
     responses(
         (status = 202, description = "If the address has an account, a reset email is on its way", body = MessageResponse),
-        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not an email address", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::BadRequest),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Unprocessable),
+        (status = 429, response = responses::TooManyRequests),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn forgot_password(
@@ -67,11 +67,11 @@ pub async fn forgot_password(
     request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "Password changed; every session revoked"),
-        (status = 400, description = "Unparseable body, or invalid, used or expired token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The new password breaks the policy", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::BadRequest),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Unprocessable),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn reset_password(

@@ -7,7 +7,7 @@ use super::views::PublicProfile;
 use crate::db::entities::users;
 use crate::domain::Nickname;
 use crate::error::{AppError, Result};
-use crate::http::error::Problem;
+use crate::http::openapi::responses;
 use crate::state::AppState;
 
 /// A user's public profile by nickname (case-insensitive).
@@ -18,8 +18,8 @@ use crate::state::AppState;
     params(("nickname" = String, Path, description = "Nickname")),
     responses(
         (status = 200, description = "The public profile", body = PublicProfile),
-        (status = 404, description = "No such nickname", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 404, response = responses::NotFound),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn get_profile(

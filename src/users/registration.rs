@@ -17,8 +17,8 @@ use crate::auth::hashing::PasswordHashing;
 use crate::db::{self, Db, entities::users};
 use crate::domain::{Email, Nickname, Password, Role};
 use crate::error::{AppError, Result};
-use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::openapi::responses;
 use crate::state::AppState;
 
 /// Registers an account (role ANONYMOUS) and sends the verification email.
@@ -29,13 +29,13 @@ use crate::state::AppState;
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered; a verification email is on its way", body = UserResponse),
-        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Email or nickname taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::BadRequest),
+        (status = 409, response = responses::Conflict),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Unprocessable),
+        (status = 429, response = responses::TooManyRequests),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn register(
@@ -135,29 +135,7 @@ async fn insert_with_nickname(
         .await;
         match inserted {
             Ok(user) => {
-                match origin {
-                    Origin::SelfRegistered => verification::queue_verification(&tx, &user).await?,
-                    Origin::Staff { actor, role } => {
-                        audit::record(
-                            &tx,
-                            Some(actor),
-                            Some(user.id),
-                            Action::UserCreated,
-                            json!({ "role": role }),
-                        )
-                        .await?;
-                    }
-                    Origin::Bootstrap { via } => {
-                        audit::record(
-                            &tx,
-                            None,
-                            Some(user.id),
-                            Action::UserCreated,
-                            json!({ "role": Role::Admin, "via": via }),
-                        )
-                        .await?;
-                    }
-                }
+                record_creation(&tx, &user, origin).await?;
                 tx.commit().await?;
                 return Ok(user);
             }
@@ -175,4 +153,32 @@ async fn insert_with_nickname(
     Err(AppError::Conflict(
         "could not generate a free nickname; choose one".into(),
     ))
+}
+
+/// What follows a new account in its transaction: the verification email
+/// for a self-registration, an audit event for a staff or bootstrap creation.
+async fn record_creation(
+    conn: &impl sea_orm::ConnectionTrait,
+    user: &users::Model,
+    origin: Origin,
+) -> Result<()> {
+    match origin {
+        Origin::SelfRegistered => verification::queue_verification(conn, user).await?,
+        Origin::Staff { actor, role } => {
+            let details = json!({ "role": role });
+            audit::record(
+                conn,
+                Some(actor),
+                Some(user.id),
+                Action::UserCreated,
+                details,
+            )
+            .await?;
+        }
+        Origin::Bootstrap { via } => {
+            let details = json!({ "role": Role::Admin, "via": via });
+            audit::record(conn, None, Some(user.id), Action::UserCreated, details).await?;
+        }
+    }
+    Ok(())
 }

@@ -16,8 +16,8 @@ use crate::audit::{self, Action};
 use crate::db::{self, Db, entities::users};
 use crate::email::{self, MailKind};
 use crate::error::{AppError, Result};
-use crate::http::error::Problem;
 use crate::http::extract::Json;
+use crate::http::openapi::responses;
 use crate::state::AppState;
 
 /// Queues the verification email of `user` (composed at delivery).
@@ -72,8 +72,8 @@ pub async fn confirm(db: &Db, user_id: &str, token: &str) -> Result<()> {
     ),
     responses(
         (status = 200, description = "Verified; the role is now AUTHENTICATED", body = MessageResponse),
-        (status = 400, description = "Invalid, used or expired link", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::BadRequest),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn verify_email(
@@ -95,11 +95,11 @@ pub async fn verify_email(
     request_body = ResendRequest,
     responses(
         (status = 202, description = "If the address needs verifying, an email is on its way", body = MessageResponse),
-        (status = 400, description = "Unparseable body", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not an email address", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::BadRequest),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Unprocessable),
+        (status = 429, response = responses::TooManyRequests),
+        (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn resend_verification(

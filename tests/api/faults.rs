@@ -347,3 +347,56 @@ async fn slow_and_idle_clients_do_not_tie_up_the_server() {
     );
     drop(idle);
 }
+
+/// `/ready` tells the truth after an outage: once requests are served
+/// again, it answers 200 within a few seconds, even when polled throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_recovers_with_the_database() {
+    let Some(pg) = PgDatabase::create_empty().await else {
+        return;
+    };
+    let db = user_management::db::connect(&pg.url)
+        .await
+        .expect("connect");
+    user_management::db::migrate(&db).await.expect("migrate");
+    db.close().await.expect("close");
+    let upstream = url::Url::parse(&pg.url).expect("url");
+    let proxy = Proxy::start(format!(
+        "{}:{}",
+        upstream.host_str().expect("host"),
+        upstream.port().unwrap_or(5432)
+    ))
+    .await;
+    let mut through_proxy = upstream.clone();
+    through_proxy.set_port(Some(proxy.port)).expect("port");
+    let Some(app) = spawn_app_with(Backend::Sqlite, |c| {
+        c.database_url = through_proxy.to_string()
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(app.get("/ready", None).await.status(), StatusCode::OK);
+    proxy.cut().await;
+    // Polled during the outage, as an orchestrator does.
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/ready", None).await.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.register("back@example.com", json!({})).await.status() != StatusCode::CREATED {
+        assert!(Instant::now() < deadline, "requests are not served again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let served_again = Instant::now();
+    while app.get("/ready", None).await.status() != StatusCode::OK {
+        assert!(
+            served_again.elapsed() < Duration::from_secs(3),
+            "/ready still 503 while requests are served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

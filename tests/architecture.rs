@@ -1,0 +1,165 @@
+//! The shape of the code, checked: handlers stay thin, features never reach
+//! into another feature's handler files, and the README's layout is the
+//! module map of `docs/ARCHITECTURE.md`. (Function length in general is
+//! clippy's `too_many_lines`, with the threshold in `clippy.toml`.)
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Longest handler, in lines from its `fn` line to its closing brace.
+const MAX_HANDLER_LINES: usize = 40;
+/// Top-level modules that are features (each may have handler files).
+const FEATURES: [&str; 4] = ["auth", "users", "pictures", "audit"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `.rs` file under `src/`, by its path relative to `src/`.
+fn sources() -> BTreeMap<String, String> {
+    fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(base).expect("under src");
+                let text = std::fs::read_to_string(&path).expect("read file");
+                out.insert(rel.to_string_lossy().replace('\\', "/"), text);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    let src = root().join("src");
+    walk(&src, &src, &mut out);
+    out
+}
+
+/// `(name, lines)` of each function annotated with `#[utoipa::path`.
+fn handlers(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    let mut annotated = false;
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("#[utoipa::path") {
+            annotated = true;
+        }
+        if annotated && line.starts_with("pub async fn ") {
+            annotated = false;
+            let name = line["pub async fn ".len()..]
+                .split(['(', '<'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let end = lines[i..]
+                .iter()
+                .position(|l| *l == "}")
+                .map_or(lines.len() - i, |n| n + 1);
+            found.push((name, end));
+        }
+    }
+    found
+}
+
+/// The module path of a file: `users/admin/crud.rs` → `users::admin::crud`.
+fn module_of(file: &str) -> String {
+    file.trim_end_matches(".rs")
+        .trim_end_matches("/mod")
+        .replace('/', "::")
+}
+
+#[test]
+fn handlers_are_at_most_40_lines() {
+    let mut long = Vec::new();
+    let mut count = 0;
+    for (file, text) in sources() {
+        for (name, lines) in handlers(&text) {
+            count += 1;
+            if lines > MAX_HANDLER_LINES {
+                long.push(format!("{file}: {name} has {lines} lines"));
+            }
+        }
+    }
+    assert!(count > 20, "the handler scan found only {count} handlers");
+    assert!(
+        long.is_empty(),
+        "handlers longer than {MAX_HANDLER_LINES} lines (move the work into a feature function):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn no_feature_imports_another_features_handler_file() {
+    let sources = sources();
+    let handler_modules: Vec<String> = sources
+        .iter()
+        .filter(|(_, text)| text.contains("#[utoipa::path"))
+        .map(|(file, _)| module_of(file))
+        .collect();
+    assert!(
+        handler_modules.iter().any(|m| m == "users::admin::crud"),
+        "the scan must see the handler files: {handler_modules:?}"
+    );
+    let mut crossings = Vec::new();
+    for (file, text) in &sources {
+        let Some(feature) = FEATURES.iter().find(|f| file.starts_with(&format!("{f}/"))) else {
+            continue;
+        };
+        for module in &handler_modules {
+            let own = module.starts_with(&format!("{feature}::")) || module == feature;
+            if !own && text.contains(&format!("crate::{module}")) {
+                crossings.push(format!("{file} uses crate::{module}"));
+            }
+        }
+    }
+    assert!(
+        crossings.is_empty(),
+        "a feature reaches into another feature's handlers:\n{}",
+        crossings.join("\n")
+    );
+}
+
+/// The text between `<!-- module-map:start -->` and `<!-- module-map:end -->`.
+fn module_map(file: &str) -> String {
+    let text = std::fs::read_to_string(root().join(file)).expect("read doc");
+    let start = text
+        .find("<!-- module-map:start -->")
+        .unwrap_or_else(|| panic!("{file} has no module-map:start marker"));
+    let end = text
+        .find("<!-- module-map:end -->")
+        .unwrap_or_else(|| panic!("{file} has no module-map:end marker"));
+    text[start..end].to_owned()
+}
+
+#[test]
+fn the_readme_layout_is_the_architecture_module_map() {
+    let architecture = module_map("docs/ARCHITECTURE.md");
+    assert_eq!(
+        module_map("README.md"),
+        architecture,
+        "copy the module map of docs/ARCHITECTURE.md into the README's layout section"
+    );
+    // Every source file's module is on the map, and the map names nothing
+    // that does not exist.
+    let sources = sources();
+    for file in sources.keys() {
+        let top = file.split('/').next().unwrap_or_default();
+        let entry = if file.contains('/') {
+            format!("src/{top}/")
+        } else {
+            format!("src/{top}")
+        };
+        assert!(
+            architecture.contains(&entry),
+            "{entry} is missing from the module map of docs/ARCHITECTURE.md"
+        );
+    }
+    for word in architecture.split_whitespace() {
+        if let Some(path) = word.strip_prefix("src/") {
+            assert!(
+                root().join("src").join(path).exists(),
+                "the module map names src/{path}, which does not exist"
+            );
+        }
+    }
+}
