@@ -70,17 +70,19 @@ pub struct Config {
     #[arg(long, env = "MAIL_RETRY_DELAY", default_value = "5s", value_parser = parse_duration)]
     pub mail_retry_delay: Duration,
 
-    /// Address to listen on.
+    /// Address to listen on: an IP address or a host name (`localhost`).
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
-    pub host: IpAddr,
+    pub host: String,
 
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "PORT", default_value_t = 8000)]
     pub port: u16,
 
-    /// The URL clients reach this service at; used in emails and links.
-    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://localhost:8000")]
-    pub public_base_url: String,
+    /// The URL clients reach this service at; used in emails, links and as
+    /// the token issuer. Unset: `http://localhost:PORT` (or `http://HOST:PORT`
+    /// for a specific non-loopback HOST), with the port actually bound.
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
 
     /// HMAC secret for access tokens, at least 32 bytes. Generated and kept in
     /// the data directory on the embedded default; required otherwise.
@@ -151,6 +153,11 @@ pub struct Config {
     /// Where the embedded default keeps its files (database, objects, outbox, secret).
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+
+    /// `PUBLIC_BASE_URL` when it is unset, derived from HOST and the port
+    /// (see [`Config::resolve_base_url`]).
+    #[arg(skip)]
+    derived_base_url: String,
 }
 
 /// Errors that stop the service from starting, each naming the variable to fix.
@@ -163,6 +170,14 @@ pub enum ConfigError {
         variable: &'static str,
         /// What is wrong with it.
         message: String,
+    },
+    /// The data directory could not be created.
+    #[error("DATA_DIR: cannot create {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
     },
     /// The generated JWT secret could not be read or written.
     #[error("JWT_SECRET: cannot keep a generated secret at {path}: {source}")]
@@ -199,7 +214,20 @@ impl Config {
             config: Config,
         }
         use clap::Parser;
-        Only::try_parse_from(["user-management"]).map(|only| only.config)
+        Only::try_parse_from(["user-management"]).map(|only| only.config.resolved())
+    }
+
+    /// The configuration with its derived values filled in for the
+    /// configured port (call after parsing).
+    pub fn resolved(mut self) -> Self {
+        self.resolve_base_url(self.port);
+        self
+    }
+
+    /// Derives the base URL used when `PUBLIC_BASE_URL` is unset from HOST
+    /// and `port`, the port actually bound (which differs with `PORT=0`).
+    pub fn resolve_base_url(&mut self, port: u16) {
+        self.derived_base_url = listen_url(&self.host, port);
     }
 
     /// True on the embedded default (SQLite), where development conveniences apply.
@@ -215,10 +243,13 @@ impl Config {
                 "must start with sqlite:// or postgres://",
             ));
         }
-        let base = url::Url::parse(&self.public_base_url)
-            .map_err(|e| invalid("PUBLIC_BASE_URL", format!("not a URL: {e}")))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(invalid("PUBLIC_BASE_URL", "must be an http(s) URL"));
+        check_host(&self.host)?;
+        if let Some(base) = &self.public_base_url {
+            let base = url::Url::parse(base)
+                .map_err(|e| invalid("PUBLIC_BASE_URL", format!("not a URL: {e}")))?;
+            if !matches!(base.scheme(), "http" | "https") {
+                return Err(invalid("PUBLIC_BASE_URL", "must be an http(s) URL"));
+            }
         }
         if self.access_token_ttl < Duration::from_secs(1) {
             return Err(invalid("ACCESS_TOKEN_TTL", "must be at least 1s"));
@@ -261,9 +292,21 @@ impl Config {
         Ok(())
     }
 
-    /// `PUBLIC_BASE_URL` without a trailing slash.
+    /// `PUBLIC_BASE_URL` without a trailing slash; when it is unset, the
+    /// URL derived from HOST and the bound port.
     pub fn base_url(&self) -> &str {
-        self.public_base_url.trim_end_matches('/')
+        match &self.public_base_url {
+            Some(base) => base.trim_end_matches('/'),
+            None => &self.derived_base_url,
+        }
+    }
+
+    /// Creates the data directory (only its owner may enter it) if it is missing.
+    pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
+        create_private_dir(&self.data_dir).map_err(|source| ConfigError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        })
     }
 
     /// The JWT secret: the configured one or, on the embedded default, one
@@ -280,6 +323,51 @@ impl Config {
     }
 }
 
+/// `http://localhost:PORT` for a loopback or unspecified HOST (and for
+/// `localhost`), else `http://HOST:PORT`.
+pub fn listen_url(host: &str, port: u16) -> String {
+    let host = match host.parse::<IpAddr>() {
+        Ok(ip) if ip.is_loopback() || ip.is_unspecified() => "localhost".to_owned(),
+        Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+        Ok(IpAddr::V4(ip)) => ip.to_string(),
+        Err(_) => host.to_ascii_lowercase(),
+    };
+    format!("http://{host}:{port}")
+}
+
+/// HOST must be an IP address or a host name.
+fn check_host(host: &str) -> Result<(), ConfigError> {
+    if host.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name_like = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    match url::Host::parse(host) {
+        Ok(url::Host::Domain(_)) if name_like => Ok(()),
+        _ => Err(invalid(
+            "HOST",
+            format!("{host:?} is neither an IP address nor a host name"),
+        )),
+    }
+}
+
+/// Creates `dir` and its missing parents, each only for its owner (0700 on unix).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 fn load_or_generate_secret(path: &Path) -> std::io::Result<SecretString> {
     match std::fs::read_to_string(path) {
         Ok(secret) if secret.trim().len() >= MIN_JWT_SECRET_BYTES => {
@@ -290,7 +378,7 @@ fn load_or_generate_secret(path: &Path) -> std::io::Result<SecretString> {
         Err(e) => return Err(e),
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        create_private_dir(parent)?;
     }
     let secret = crate::auth::tokens::random_token_string(48);
     write_private(path, &secret)?;
@@ -334,7 +422,10 @@ mod tests {
         for (flag, value) in vars {
             args.push(format!("--{flag}={value}"));
         }
-        Only::try_parse_from(args).expect("parses").config
+        Only::try_parse_from(args)
+            .expect("parses")
+            .config
+            .resolved()
     }
 
     #[test]
@@ -367,6 +458,71 @@ mod tests {
         ]);
         let err = c.validate().expect_err("refused").to_string();
         assert!(err.contains("at least 32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_base_url_follows_host_and_port_unless_set() {
+        assert_eq!(config(&[]).base_url(), "http://localhost:8000");
+        assert_eq!(
+            config(&[("port", "18080")]).base_url(),
+            "http://localhost:18080"
+        );
+        assert_eq!(
+            config(&[("host", "0.0.0.0"), ("port", "9")]).base_url(),
+            "http://localhost:9"
+        );
+        assert_eq!(
+            config(&[("host", "10.1.2.3")]).base_url(),
+            "http://10.1.2.3:8000"
+        );
+        assert_eq!(
+            config(&[("host", "fd00::1")]).base_url(),
+            "http://[fd00::1]:8000"
+        );
+        assert_eq!(
+            config(&[("host", "Users.Example.com")]).base_url(),
+            "http://users.example.com:8000"
+        );
+        let mut c = config(&[("port", "0")]);
+        c.resolve_base_url(41234);
+        assert_eq!(c.base_url(), "http://localhost:41234", "the bound port");
+        let c = config(&[
+            ("public-base-url", "https://id.example.com/"),
+            ("port", "1"),
+        ]);
+        assert_eq!(c.base_url(), "https://id.example.com");
+    }
+
+    #[test]
+    fn host_names_and_addresses_are_accepted_and_junk_is_refused() {
+        for good in ["localhost", "127.0.0.1", "::", "::1", "svc-1.internal"] {
+            assert!(config(&[("host", good)]).validate().is_ok(), "{good}");
+        }
+        for bad in ["", "exa mple", "http://x", "host:80", "[::1]"] {
+            let err = config(&[("host", bad)])
+                .validate()
+                .expect_err(bad)
+                .to_string();
+            assert!(err.starts_with("HOST:"), "{bad}: {err}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_dir_is_created_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("dir");
+        let dir = root.path().join("a/b");
+        let mut c = config(&[]);
+        c.data_dir = dir.clone();
+        c.prepare_data_dir().expect("created");
+        for path in [root.path().join("a"), dir] {
+            let mode = std::fs::metadata(&path)
+                .expect("exists")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", path.display());
+        }
     }
 
     #[test]

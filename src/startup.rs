@@ -40,10 +40,11 @@ impl Application {
 
     /// As [`Application::build`], with a given hashing pool.
     pub async fn build_with_hashing(
-        config: Config,
+        mut config: Config,
         hashing: PasswordHashing,
     ) -> anyhow::Result<Self> {
         config.validate()?;
+        config.prepare_data_dir()?;
         // Install the recorder before anything is counted.
         crate::metrics::handle();
         let db = connect_database(&config).await?;
@@ -58,10 +59,15 @@ impl Application {
         })?;
         let templates = Templates::load(config.email_templates_dir.as_deref())
             .context("EMAIL_TEMPLATES_DIR: cannot load the email templates")?;
-        let address = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(address)
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
-            .with_context(|| format!("HOST/PORT: cannot listen on {address}"))?;
+            .with_context(|| {
+                format!(
+                    "HOST/PORT: cannot listen on {}:{}",
+                    config.host, config.port
+                )
+            })?;
+        config.resolve_base_url(listener.local_addr()?.port());
         let mail_wake = Arc::new(Notify::new());
         let state = shared_state(config, db.clone(), hashing, storage, Arc::clone(&mail_wake))?;
         let config = Arc::clone(&state.config);
@@ -100,18 +106,25 @@ impl Application {
     /// A one-paragraph description of where things are, for the start-up log.
     pub fn banner(&self) -> String {
         let config = &self.state.config;
-        let addr = self
-            .listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let local = self.listener.local_addr().ok();
+        let addr = local.map(|a| a.to_string()).unwrap_or_default();
+        // The docs as this machine reaches them: a wildcard address answers on loopback.
+        let docs = local.map_or_else(String::new, |mut a| {
+            if a.ip().is_unspecified() {
+                a.set_ip(match a.ip() {
+                    std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            format!("http://{a}/docs/")
+        });
         let database = if config.is_embedded() {
             format!("SQLite ({})", config.database_url)
         } else {
             "PostgreSQL".to_owned()
         };
         format!(
-            "listening on http://{addr} — docs at {base}/docs — database: {database} — storage: {storage} — mail: {mail}",
+            "listening on http://{addr} — docs at {docs} — public URL: {base} — database: {database} — storage: {storage} — mail: {mail}",
             base = config.base_url(),
             storage = self.state.storage.describe(),
             mail = self.worker.transport.describe(),

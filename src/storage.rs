@@ -80,6 +80,36 @@ fn retry() -> RetryConfig {
     }
 }
 
+/// Names the first S3 variable missing for `STORAGE_URL=s3://…`; without
+/// them the client would look for cloud instance credentials and fail with
+/// a message about a metadata address.
+fn check_s3_settings(config: &Config) -> anyhow::Result<()> {
+    let missing = [
+        (
+            "S3_ENDPOINT",
+            config.s3_endpoint.as_deref().is_none_or(str::is_empty),
+        ),
+        (
+            "S3_ACCESS_KEY_ID",
+            config.s3_access_key_id.as_deref().is_none_or(str::is_empty),
+        ),
+        (
+            "S3_SECRET_ACCESS_KEY",
+            config
+                .s3_secret_access_key
+                .as_ref()
+                .is_none_or(|s| s.expose_secret().is_empty()),
+        ),
+    ];
+    if let Some((variable, _)) = missing.iter().find(|(_, missing)| *missing) {
+        anyhow::bail!(
+            "{variable}: must be set when STORAGE_URL is {} (S3_ENDPOINT, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are all needed)",
+            config.storage_url
+        );
+    }
+    Ok(())
+}
+
 impl Storage {
     /// The store named by `STORAGE_URL` (and `S3_*`).
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
@@ -99,6 +129,7 @@ impl Storage {
         if let Some(bucket) = url.strip_prefix("s3://") {
             let bucket = bucket.trim_end_matches('/');
             anyhow::ensure!(!bucket.is_empty(), "STORAGE_URL: s3:// needs a bucket name");
+            check_s3_settings(config)?;
             let mut builder = AmazonS3Builder::new()
                 .with_bucket_name(bucket)
                 .with_region(&config.s3_region)

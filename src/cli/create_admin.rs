@@ -7,7 +7,6 @@ use secrecy::SecretString;
 
 use crate::auth::hashing::PasswordHashing;
 use crate::config::Config;
-use crate::db;
 use crate::users::bootstrap::{Outcome, ensure_admin};
 
 /// Arguments of `create-admin`.
@@ -35,12 +34,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
             "give the password on standard input with --password-stdin, or set ADMIN_PASSWORD",
         )?
     };
-    let db = db::connect(&config.database_url)
-        .await
-        .context("DATABASE_URL: cannot connect to the database")?;
-    if config.is_embedded() {
-        db::migrate(&db).await?;
-    }
+    let db = super::database::open(&config).await?;
     let hashing = PasswordHashing::with_defaults()?;
     let (outcome, user) = ensure_admin(&db, &hashing, &args.email, &password, "create-admin")
         .await

@@ -2,6 +2,7 @@
 //! `GET /health` with 200 (for container health checks; no HTTP client
 //! library needed).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,20 +10,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
 
-/// Asks `HOST:PORT/health` (`0.0.0.0` and `::` mean this machine).
+/// Asks `HOST:PORT/health` (`0.0.0.0` and `::` mean this machine; a host
+/// name is resolved and each of its addresses tried).
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let host = if config.host.is_unspecified() {
-        if config.host.is_ipv4() {
-            "127.0.0.1".parse()?
-        } else {
-            "::1".parse()?
-        }
-    } else {
-        config.host
-    };
-    let address = std::net::SocketAddr::new(host, config.port);
+    let target = format!("{}:{}", config.host, config.port);
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("HOST: cannot resolve {}", config.host))?
+        .map(|mut a| {
+            if a.ip().is_unspecified() {
+                a.set_ip(match a.ip() {
+                    IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                    IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            a
+        })
+        .collect();
     let check = async {
-        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        let mut stream = tokio::net::TcpStream::connect(&addresses[..]).await?;
         stream
             .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .await?;
@@ -32,8 +38,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let head = tokio::time::timeout(Duration::from_secs(5), check)
         .await
-        .context("no answer within 5 s")?
-        .with_context(|| format!("cannot reach {address}"))?;
+        .with_context(|| format!("{target}: no answer within 5 s"))?
+        .with_context(|| format!("cannot reach {target}"))?;
     if head.starts_with(b"HTTP/1.1 200") {
         println!("healthy");
         Ok(())

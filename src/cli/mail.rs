@@ -77,7 +77,5 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<db::Db> {
-    db::connect(&config.database_url)
-        .await
-        .context("DATABASE_URL: cannot connect to the database")
+    super::database::open(config).await
 }

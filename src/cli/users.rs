@@ -1,14 +1,17 @@
 //! `user-management users …`: roles, listing, CSV export and import.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::db;
+use crate::db::Db;
+use crate::db::entities::users;
 use crate::domain::{Email, Role};
 use crate::users::admin::actions::{self, Actor};
-use crate::users::admin::csv;
+use crate::users::admin::csv::{self, ImportOptions, ImportReport};
+use crate::http::paging::MAX_LIMIT;
 use crate::users::admin::listing::{ListQuery, Listing};
 use crate::users::repo;
 
@@ -30,16 +33,9 @@ pub enum Command {
         /// ANONYMOUS, AUTHENTICATED, MANAGER or ADMIN.
         role: Role,
     },
-    /// List users (newest first, at most 100).
-    List {
-        /// Only this role.
-        #[arg(long)]
-        role: Option<Role>,
-        /// Only locked accounts.
-        #[arg(long)]
-        locked: bool,
-    },
-    /// Write every user as CSV (with password hashes: keep the file private).
+    /// List users, newest first, as a table.
+    List(ListArgs),
+    /// Write every user as CSV, header first (with password hashes: keep the file private).
     Export {
         /// Output file (standard output if omitted).
         file: Option<PathBuf>,
@@ -49,78 +45,171 @@ pub enum Command {
     Import {
         /// Input file.
         file: PathBuf,
+        /// Check every row and report what would happen, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
+}
+
+/// Arguments of `users list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only this role.
+    #[arg(long)]
+    pub role: Option<Role>,
+    /// Only locked accounts.
+    #[arg(long)]
+    pub locked: bool,
+    /// Case-insensitive substring of email, nickname, first or last name (as `GET /users?q=`).
+    #[arg(long)]
+    pub q: Option<String>,
+    /// How many users to show (1 to 100).
+    #[arg(long, default_value_t = MAX_LIMIT)]
+    pub limit: u64,
+    /// How many users to pass over first.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
 }
 
 /// Runs a users subcommand.
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
-    let db = db::connect(&config.database_url)
-        .await
-        .context("DATABASE_URL: cannot connect to the database")?;
-    if config.is_embedded() {
-        db::migrate(&db).await?;
-    }
+    let db = super::database::open(&config).await?;
     match args.command {
-        Command::SetRole { email, role } => {
-            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("email: {e}"))?;
-            let user = repo::find_by_email(&db, &email)
-                .await?
-                .with_context(|| format!("no user with email {email}"))?;
-            let updated = actions::change_role(&db, Actor::Cli, user.id.into(), role)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.one_line()))?;
-            println!("{} is now {}", updated.email, updated.role);
-        }
-        Command::List { role, locked } => {
-            let listing = Listing::parse(ListQuery {
-                role,
-                is_locked: locked.then_some(true),
-                limit: Some(100),
-                ..Default::default()
-            })
-            .map_err(super::describe)?;
-            let (users, total) = listing.run(&db).await?;
-            for u in &users {
-                println!(
-                    "{}  {:<13} {}{}  {}",
-                    u.id,
-                    u.role,
-                    if u.is_locked { "locked " } else { "" },
-                    u.email,
-                    u.nickname
-                );
-            }
-            println!("{} of {total} user(s)", users.len());
-        }
+        Command::SetRole { email, role } => set_role(&db, &email, role).await,
+        Command::List(list) => self::list(&db, list).await,
         Command::Export { file } => {
             let count = match file {
-                Some(path) => {
-                    let out = private_file(&path)?;
-                    csv::export(&db, out).await?
-                }
+                Some(path) => csv::export(&db, private_file(&path)?).await?,
                 None => csv::export(&db, std::io::stdout().lock()).await?,
             };
             eprintln!("exported {count} user(s)");
+            Ok(())
         }
-        Command::Import { file } => {
-            let input = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
-            let report = csv::import(&db, input).await?;
-            for (line, message) in &report.errors {
-                eprintln!("line {line}: {message}");
-            }
-            println!(
-                "created {}, skipped {} existing, refused {}",
-                report.created,
-                report.skipped,
-                report.errors.len()
-            );
-            if !report.errors.is_empty() {
-                anyhow::bail!("{} row(s) refused", report.errors.len());
-            }
+        Command::Import { file, dry_run } => import(&db, &file, dry_run).await,
+    }
+}
+
+async fn set_role(db: &Db, email: &str, role: Role) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {e}"))?;
+    let user = repo::find_by_email(db, &email)
+        .await?
+        .with_context(|| format!("no user with email {email}"))?;
+    let updated = actions::change_role(db, Actor::Cli, user.id.into(), role)
+        .await
+        .map_err(super::describe)?;
+    println!("{} is now {}", updated.email, updated.role);
+    Ok(())
+}
+
+async fn list(db: &Db, args: ListArgs) -> anyhow::Result<()> {
+    let listing = Listing::parse(ListQuery {
+        role: args.role,
+        is_locked: args.locked.then_some(true),
+        q: args.q,
+        limit: Some(args.limit),
+        skip: Some(args.offset),
+        ..Default::default()
+    })
+    .map_err(super::describe)?;
+    let (users, total) = listing.run(db).await?;
+    print!("{}", table(&users));
+    println!("{} of {total} user(s)", users.len());
+    Ok(())
+}
+
+/// Users as a table with a header row, each column as wide as its widest cell.
+pub fn table(users: &[users::Model]) -> String {
+    let header = [
+        "ID", "EMAIL", "NICKNAME", "ROLE", "STATUS", "VERIFIED", "CREATED",
+    ];
+    let rows: Vec<[String; 7]> = users
+        .iter()
+        .map(|u| {
+            [
+                u.id.to_string(),
+                u.email.clone(),
+                u.nickname.clone(),
+                u.role.as_str().to_owned(),
+                if u.is_locked { "locked" } else { "active" }.to_owned(),
+                if u.email_verified { "yes" } else { "no" }.to_owned(),
+                u.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
         }
     }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+async fn import(db: &Db, file: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
+    let input =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let on_terminal = std::io::stderr().is_terminal();
+    let options = ImportOptions {
+        dry_run,
+        progress: Box::new(move |report, total| {
+            if on_terminal {
+                show_progress(report, total);
+            }
+        }),
+        ..Default::default()
+    };
+    let report = csv::import(db, input, options).await?;
+    if on_terminal && report.rows() > 0 {
+        eprintln!();
+    }
+    for (line, message) in &report.errors {
+        eprintln!("line {line}: {message}");
+    }
+    println!("{}", summary(&report, dry_run));
+    if !report.errors.is_empty() {
+        anyhow::bail!("{} row(s) refused", report.errors.len());
+    }
     Ok(())
+}
+
+/// One line rewritten in place on the terminal.
+fn show_progress(report: &ImportReport, total: u64) {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\rrow {}/{total}: created {}, skipped {}, refused {}",
+        report.rows(),
+        report.created,
+        report.skipped,
+        report.errors.len()
+    );
+    let _ = err.flush();
+}
+
+fn summary(report: &ImportReport, dry_run: bool) -> String {
+    let counts = format!(
+        "created {}, skipped {} existing, refused {}",
+        report.created,
+        report.skipped,
+        report.errors.len()
+    );
+    if dry_run {
+        format!("dry run, nothing written: would have {counts}")
+    } else {
+        counts
+    }
 }
 
 /// A new file only its owner can read (it holds password hashes).

@@ -24,16 +24,42 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A pooled connection idle for longer than this is pinged before use.
 pub const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
 
+/// The file of a `sqlite://` URL (`None` for other databases and in-memory ones).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://")?;
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+/// Creates the SQLite file, readable by its owner only, and its directory
+/// (0700) if they are missing; SQLite gives the `-wal` and `-shm` files the
+/// database file's permissions.
+fn create_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        crate::config::create_private_dir(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens the pool for `url`, creating the SQLite file (and its directory) if needed.
 pub async fn connect(url: &str) -> Result<Db, DbErr> {
-    let url = if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap_or(path);
-        if let Some(parent) = std::path::Path::new(path).parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
-        }
+    let url = if let Some(path) = sqlite_file(url) {
+        create_sqlite_file(&path)
+            .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", path.display())))?;
         if url.contains("mode=") {
             url.to_owned()
         } else if url.contains('?') {

@@ -63,9 +63,14 @@ impl Transport {
             Transport::Directory(dir) => {
                 let path = dir.join(format!("{id}.eml"));
                 let write = async {
-                    tokio::fs::create_dir_all(dir).await?;
-                    tokio::fs::write(dir.join(format!("{id}.txt")), text).await?;
-                    tokio::fs::write(&path, message.formatted()).await
+                    let private = dir.clone();
+                    tokio::task::spawn_blocking(move || {
+                        crate::config::create_private_dir(&private)
+                    })
+                    .await
+                    .map_err(std::io::Error::other)??;
+                    write_private(&dir.join(format!("{id}.txt")), text.as_bytes()).await?;
+                    write_private(&path, &message.formatted()).await
                 };
                 write.await.map_err(|e| {
                     SendError::Transient(format!("writing {}: {e}", path.display()))
@@ -75,6 +80,19 @@ impl Transport {
             }
         }
     }
+}
+
+/// Writes a new file (or replaces one) readable by its owner only: mail
+/// carries one-time links.
+async fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(contents).await?;
+    file.flush().await
 }
 
 /// Parses `smtp[s]://[user:pw@]host[:port][?tls=none|starttls|tls]`.
@@ -127,6 +145,30 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn outbox_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("dir");
+        let dir = root.path().join("outbox");
+        let transport = Transport::Directory(dir.clone());
+        let message = Message::builder()
+            .from("a@example.com".parse().expect("from"))
+            .to("b@example.com".parse().expect("to"))
+            .subject("s")
+            .body("link".to_owned())
+            .expect("message");
+        let id = uuid::Uuid::now_v7();
+        transport.send(id, message, "link").await.expect("written");
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&dir), 0o700, "the outbox directory");
+        for ext in ["eml", "txt"] {
+            assert_eq!(mode(&dir.join(format!("{id}.{ext}"))), 0o600, "{ext}");
+        }
+    }
 
     #[tokio::test]
     async fn smtp_urls_parse() {

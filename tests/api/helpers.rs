@@ -110,6 +110,8 @@ pub async fn spawn_app_with(
     config.jwt_secret = Some(SecretString::from(JWT_SECRET.to_owned()));
     config.host = "127.0.0.1".parse().expect("ip");
     config.port = 0;
+    // Fixed, so links and the token issuer do not depend on the port drawn.
+    config.public_base_url = Some("http://localhost:8000".into());
     config.auth_rate_limit = 0;
     configure(&mut config);
     if backend == Backend::Postgres {

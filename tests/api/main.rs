@@ -5,6 +5,8 @@ mod helpers;
 mod smtp;
 
 mod admin;
+mod cli;
+mod config;
 mod contract;
 mod docs;
 mod explain;

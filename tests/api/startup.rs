@@ -137,7 +137,7 @@ async fn migrate_up_down_and_status(backend: Backend) {
     let status = migrate(dir.path(), &url, &["status"]);
     assert!(status.lines().all(|l| l.starts_with("applied")), "{status}");
 
-    migrate(dir.path(), &url, &["down", "--steps", "7"]);
+    migrate(dir.path(), &url, &["down", "--steps", "7", "--yes"]);
     let status = migrate(dir.path(), &url, &["status"]);
     assert!(
         status.lines().all(|l| l.starts_with("pending")),

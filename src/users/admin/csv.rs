@@ -5,6 +5,7 @@
 //! linkedin_profile_url, github_profile_url, role, is_professional,
 //! email_verified, hashed_password`.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use sea_orm::{EntityTrait, QueryOrder};
@@ -16,7 +17,7 @@ use crate::auth::hashing::is_supported_hash;
 use crate::db::{self, Db, entities::users};
 use crate::domain::{Email, Nickname, Role};
 use crate::error::AppError;
-use crate::users::profile_fields::{Errors, RawProfile};
+use crate::users::profile_fields::{Errors, ProfileChanges, RawProfile};
 use crate::users::repo::{self, NewUser};
 
 /// One CSV row.
@@ -75,9 +76,29 @@ impl From<users::Model> for Row {
     }
 }
 
-/// Writes every user, oldest first; returns how many.
+/// The header row, in the order of [`Row`]'s fields.
+pub const HEADER: [&str; 12] = [
+    "email",
+    "nickname",
+    "first_name",
+    "last_name",
+    "bio",
+    "profile_picture_url",
+    "linkedin_profile_url",
+    "github_profile_url",
+    "role",
+    "is_professional",
+    "email_verified",
+    "hashed_password",
+];
+
+/// Writes the header and every user, oldest first; returns how many users.
+/// An empty database gives the header alone.
 pub async fn export(db: &Db, out: impl Write) -> anyhow::Result<u64> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out);
+    writer.write_record(HEADER)?;
     let mut count = 0;
     let mut pages = users::Entity::find()
         .order_by_asc(users::Column::CreatedAt)
@@ -94,45 +115,129 @@ pub async fn export(db: &Db, out: impl Write) -> anyhow::Result<u64> {
     Ok(count)
 }
 
-/// What an import did.
+/// What an import did (or, on a dry run, would do).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImportReport {
-    /// Users created.
+    /// Users created (on a dry run: that would be created).
     pub created: u64,
     /// Rows whose email already exists (left as they are: imports are idempotent).
     pub skipped: u64,
-    /// Rows refused, with their line number and why; nothing of them was written.
+    /// Rows refused, with their line number (the header is line 1) and
+    /// why; nothing of them was written.
     pub errors: Vec<(u64, String)>,
 }
 
+impl ImportReport {
+    /// Rows dealt with so far.
+    pub fn rows(&self) -> u64 {
+        self.created + self.skipped + self.errors.len() as u64
+    }
+}
+
+/// Called after each row with the report so far and the number of rows.
+pub type Progress = Box<dyn FnMut(&ImportReport, u64) + Send>;
+
+/// How to import.
+pub struct ImportOptions {
+    /// Check every row and report, writing nothing.
+    pub dry_run: bool,
+    /// Makes a nickname for a row without one; a generated nickname that
+    /// is taken is generated again, as at registration.
+    pub nicknames: Box<dyn FnMut() -> Nickname + Send>,
+    /// Called after each row with the report so far and the number of rows.
+    pub progress: Progress,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            nicknames: Box::new(Nickname::generate),
+            progress: Box::new(|_, _| {}),
+        }
+    }
+}
+
+/// How many generated nicknames a row tries before it is refused.
+const NICKNAME_ATTEMPTS: usize = 8;
+
 /// Imports rows; each is checked as a registration would be and written in
 /// its own transaction, so a bad row is reported and leaves nothing behind.
-pub async fn import(db: &Db, input: impl Read) -> anyhow::Result<ImportReport> {
-    let mut reader = csv::Reader::from_reader(input);
+pub async fn import(
+    db: &Db,
+    input: impl Read,
+    mut options: ImportOptions,
+) -> anyhow::Result<ImportReport> {
+    let rows = read_rows(input)?;
+    let total = rows.len() as u64;
     let mut report = ImportReport::default();
-    let mut records = reader.deserialize::<Row>();
-    loop {
-        // The position of the record about to be read (the header is behind us).
-        let line = records.reader().position().line();
-        let Some(record) = records.next() else { break };
-        let row = match record {
-            Ok(row) => row,
-            Err(e) => {
-                report.errors.push((line, format!("unreadable row: {e}")));
-                continue;
-            }
+    let mut planned = Planned::default();
+    for (line, row) in rows {
+        let outcome = match row.and_then(validate) {
+            Err(message) => Err(message),
+            Ok(valid) if options.dry_run => planned.check(db, &valid).await,
+            Ok(valid) => write(db, valid, &mut options.nicknames).await,
         };
-        match import_row(db, row).await {
+        match outcome {
             Ok(true) => report.created += 1,
             Ok(false) => report.skipped += 1,
             Err(message) => report.errors.push((line, message)),
         }
+        (options.progress)(&report, total);
     }
     Ok(report)
 }
 
-/// `Ok(true)` created, `Ok(false)` already there, `Err` why the row is refused.
-async fn import_row(db: &Db, row: Row) -> Result<bool, String> {
+/// Every data row with the line it starts on (the header is line 1).
+fn read_rows(input: impl Read) -> anyhow::Result<Vec<(u64, Result<Row, String>)>> {
+    let mut reader = csv::Reader::from_reader(input);
+    let headers = reader
+        .headers()
+        .map_err(|e| anyhow::anyhow!("line 1: unreadable header: {e}"))?
+        .clone();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let row = match record {
+            Ok(record) => {
+                let line = record.position().map_or(0, csv::Position::line);
+                let row = record
+                    .deserialize::<Row>(Some(&headers))
+                    .map_err(|e| format!("unreadable row: {}", csv_cause(&e)));
+                (line, row)
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                (line, Err(format!("unreadable row: {}", csv_cause(&e))))
+            }
+        };
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// A CSV error without its position (the report gives the line).
+fn csv_cause(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields where the header has {expected_len}"),
+        _ => err.to_string(),
+    }
+}
+
+/// A row that passed every check.
+struct Valid {
+    email: Email,
+    profile: ProfileChanges,
+    role: Role,
+    is_professional: bool,
+    email_verified: bool,
+    hashed_password: String,
+}
+
+/// Checks a row as a registration would; `Err` says why it is refused.
+fn validate(row: Row) -> Result<Valid, String> {
     let mut errors = Errors::default();
     let email = errors.check("email", Email::parse(&row.email));
     let optional = |v: &str| {
@@ -173,45 +278,115 @@ async fn import_row(db: &Db, row: Row) -> Result<bool, String> {
     else {
         return Err("invalid row".into());
     };
-    let failure = |e: AppError| e.to_string();
-    if repo::find_by_email(db, &email)
+    Ok(Valid {
+        email,
+        profile,
+        role,
+        is_professional,
+        email_verified,
+        hashed_password: row.hashed_password,
+    })
+}
+
+fn failure(err: impl Into<AppError>) -> String {
+    err.into().to_string()
+}
+
+/// What a dry run has counted as created, to judge later rows of the same
+/// file as the real import would.
+#[derive(Default)]
+struct Planned {
+    emails: HashSet<String>,
+    nicknames: HashSet<String>,
+}
+
+impl Planned {
+    /// `Ok(true)` would be created, `Ok(false)` skipped, `Err` refused.
+    async fn check(&mut self, db: &Db, valid: &Valid) -> Result<bool, String> {
+        let email = valid.email.normalized();
+        if self.emails.contains(&email)
+            || repo::find_by_email(db, &valid.email)
+                .await
+                .map_err(failure)?
+                .is_some()
+        {
+            return Ok(false);
+        }
+        if let Some(nickname) = &valid.profile.nickname {
+            let key = nickname.normalized();
+            if self.nicknames.contains(&key)
+                || repo::nickname_taken(db, nickname).await.map_err(failure)?
+            {
+                return Err("this nickname is already taken".into());
+            }
+            self.nicknames.insert(key);
+        }
+        self.emails.insert(email);
+        Ok(true)
+    }
+}
+
+/// `Ok(true)` created, `Ok(false)` already there, `Err` why the row is refused.
+async fn write(
+    db: &Db,
+    valid: Valid,
+    nicknames: &mut (dyn FnMut() -> Nickname + Send),
+) -> Result<bool, String> {
+    if repo::find_by_email(db, &valid.email)
         .await
-        .map_err(|e| failure(e.into()))?
+        .map_err(failure)?
         .is_some()
     {
         return Ok(false);
     }
-    let nickname = profile.nickname.clone().unwrap_or_else(Nickname::generate);
-    let tx = db::begin(db).await.map_err(|e| failure(e.into()))?;
-    let user = repo::insert(
+    let chosen = valid.profile.nickname.clone();
+    for _ in 0..NICKNAME_ATTEMPTS {
+        let nickname = chosen.clone().unwrap_or_else(&mut *nicknames);
+        match insert(db, &valid, nickname).await {
+            Ok(()) => return Ok(true),
+            Err(AppError::Conflict(message))
+                if message.contains("nickname") && chosen.is_none() => {}
+            Err(other) => return Err(other.to_string()),
+        }
+    }
+    Err("could not generate a free nickname; give one in the nickname column".into())
+}
+
+/// Inserts one user with its audit event in one transaction.
+async fn insert(db: &Db, valid: &Valid, nickname: Nickname) -> Result<(), AppError> {
+    let tx = db::begin(db).await?;
+    let inserted = repo::insert(
         &tx,
         NewUser {
-            email,
+            email: valid.email.clone(),
             nickname,
-            password_hash: row.hashed_password,
-            role,
-            email_verified,
-            profile,
+            password_hash: valid.hashed_password.clone(),
+            role: valid.role,
+            email_verified: valid.email_verified,
+            profile: valid.profile.clone(),
         },
     )
-    .await
-    .map_err(|e| failure(repo::conflict_or(e)))?;
-    if is_professional {
-        repo::set_professional(&tx, user.id, true)
-            .await
-            .map_err(|e| failure(e.into()))?;
+    .await;
+    let user = match inserted {
+        Ok(user) => user,
+        Err(err) => {
+            tx.rollback().await?;
+            return Err(repo::conflict_or(err));
+        }
+    };
+    if valid.is_professional {
+        repo::set_professional(&tx, user.id, true).await?;
     }
     audit::record(
         &tx,
         None,
         Some(user.id),
         Action::UserCreated,
-        json!({ "role": role, "via": "import" }),
+        json!({ "role": valid.role, "via": "import" }),
     )
-    .await
-    .map_err(|e| failure(e.into()))?;
-    tx.commit().await.map_err(|e| failure(e.into()))?;
-    Ok(true)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn parse_bool(value: &str) -> Result<bool, String> {
@@ -228,6 +403,33 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn the_header_names_the_row_fields_in_order() {
+        let row = Row::from_header_names();
+        let mut out = Vec::new();
+        {
+            let mut writer = csv::Writer::from_writer(&mut out);
+            writer.serialize(&row).expect("write");
+            writer.flush().expect("flush");
+        }
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(text.lines().next(), Some(HEADER.join(",").as_str()));
+    }
+
+    #[test]
+    fn a_row_is_reported_on_the_line_it_starts_on() {
+        let csv = format!(
+            "{}\nfirst@example.com\n\"multi\nline\"\nthird@example.com,x\n",
+            HEADER.join(",")
+        );
+        let lines: Vec<u64> = read_rows(csv.as_bytes())
+            .expect("read")
+            .iter()
+            .map(|(line, _)| *line)
+            .collect();
+        assert_eq!(lines, [2, 3, 5]);
+    }
+
+    #[test]
     fn booleans_accept_the_usual_spellings() {
         for yes in ["true", "TRUE", "1", "yes", "t"] {
             assert_eq!(parse_bool(yes), Ok(true), "{yes}");
@@ -236,6 +438,25 @@ mod tests {
             assert_eq!(parse_bool(no), Ok(false), "{no}");
         }
         assert!(parse_bool("maybe").is_err());
+    }
+
+    impl Row {
+        fn from_header_names() -> Self {
+            Row {
+                email: "e".into(),
+                nickname: String::new(),
+                first_name: String::new(),
+                last_name: String::new(),
+                bio: String::new(),
+                profile_picture_url: String::new(),
+                linkedin_profile_url: String::new(),
+                github_profile_url: String::new(),
+                role: String::new(),
+                is_professional: String::new(),
+                email_verified: String::new(),
+                hashed_password: String::new(),
+            }
+        }
     }
 
     proptest! {
