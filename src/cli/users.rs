@@ -9,9 +9,9 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::db::entities::users;
 use crate::domain::{Email, Role};
+use crate::http::paging::MAX_LIMIT;
 use crate::users::admin::actions::{self, Actor};
 use crate::users::admin::csv::{self, ImportOptions, ImportReport};
-use crate::http::paging::MAX_LIMIT;
 use crate::users::admin::listing::{ListQuery, Listing};
 use crate::users::repo;
 
@@ -32,6 +32,24 @@ pub enum Command {
         email: String,
         /// ANONYMOUS, AUTHENTICATED, MANAGER or ADMIN.
         role: Role,
+    },
+    /// Lock an account (audited; its sessions end at once).
+    Lock {
+        /// The user's email.
+        email: String,
+    },
+    /// Unlock an account and reset its failed-login count (audited).
+    Unlock {
+        /// The user's email.
+        email: String,
+    },
+    /// Delete a user with their sessions and stored picture (audited).
+    Delete {
+        /// The user's email.
+        email: String,
+        /// Confirm the deletion (it cannot be undone).
+        #[arg(long)]
+        yes: bool,
     },
     /// List users, newest first, as a table.
     List(ListArgs),
@@ -76,6 +94,9 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let db = super::database::open(&config).await?;
     match args.command {
         Command::SetRole { email, role } => set_role(&db, &email, role).await,
+        Command::Lock { email } => set_lock(&db, &email, true).await,
+        Command::Unlock { email } => set_lock(&db, &email, false).await,
+        Command::Delete { email, yes } => delete(&db, &config, &email, yes).await,
         Command::List(list) => self::list(&db, list).await,
         Command::Export { file } => {
             let count = match file {
@@ -89,11 +110,43 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     }
 }
 
-async fn set_role(db: &Db, email: &str, role: Role) -> anyhow::Result<()> {
+/// The user with `email`, or an error naming it.
+async fn user_by_email(db: &Db, email: &str) -> anyhow::Result<users::Model> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email: {e}"))?;
-    let user = repo::find_by_email(db, &email)
+    repo::find_by_email(db, &email)
         .await?
-        .with_context(|| format!("no user with email {email}"))?;
+        .with_context(|| format!("no user with email {email}"))
+}
+
+async fn set_lock(db: &Db, email: &str, lock: bool) -> anyhow::Result<()> {
+    let user = user_by_email(db, email).await?;
+    let updated = actions::set_lock(db, Actor::Cli, user.id.into(), lock)
+        .await
+        .map_err(super::describe)?;
+    let state = if updated.is_locked {
+        "locked"
+    } else {
+        "unlocked"
+    };
+    println!("{} is {state}", updated.email);
+    Ok(())
+}
+
+async fn delete(db: &Db, config: &Config, email: &str, yes: bool) -> anyhow::Result<()> {
+    if !yes {
+        anyhow::bail!("deleting {email} cannot be undone: add --yes to confirm");
+    }
+    let user = user_by_email(db, email).await?;
+    let storage = crate::storage::Storage::from_config(config)?;
+    actions::delete_user(db, &storage, Actor::Cli, user.id.into())
+        .await
+        .map_err(super::describe)?;
+    println!("deleted {}", user.email);
+    Ok(())
+}
+
+async fn set_role(db: &Db, email: &str, role: Role) -> anyhow::Result<()> {
+    let user = user_by_email(db, email).await?;
     let updated = actions::change_role(db, Actor::Cli, user.id.into(), role)
         .await
         .map_err(super::describe)?;

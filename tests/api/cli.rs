@@ -605,7 +605,83 @@ async fn users_list_is_an_aligned_table_with_search_and_paging(backend: Backend)
     assert!(text(&bad.stderr).contains("limit"), "{}", text(&bad.stderr));
 }
 
+// ------------------------------------------------ users lock, unlock, delete
+
+/// The audit actions recorded about `email`'s account, oldest first.
+async fn audited(app: &TestApp, user_id: &str) -> Vec<(String, Option<uuid::Uuid>, String)> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    use user_management::db::entities::audit_events;
+    let id = uuid::Uuid::parse_str(user_id).expect("uuid");
+    audit_events::Entity::find()
+        .filter(audit_events::Column::UserId.eq(id))
+        .order_by_asc(audit_events::Column::At)
+        .all(&app.db)
+        .await
+        .expect("audit events")
+        .into_iter()
+        .map(|e| (e.action, e.actor_id, e.details["via"].to_string()))
+        .collect()
+}
+
+async fn staff_actions_from_the_cli_are_the_apis(backend: Backend) {
+    const EMAIL: &str = "held@example.com";
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (id, access, _) = app.verified_user(EMAIL).await;
+    let locked = cli_with_stdin(&app, &["users", "lock", EMAIL], "");
+    assert!(locked.status.success(), "{}", text(&locked.stderr));
+    assert_eq!(text(&locked.stdout), format!("{EMAIL} is locked\n"));
+    assert_eq!(
+        app.get("/me", Some(&access)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a lock ends the sessions at once"
+    );
+    assert_eq!(
+        app.login(EMAIL, crate::helpers::PASSWORD).await.status(),
+        StatusCode::LOCKED
+    );
+    let unlocked = cli_with_stdin(&app, &["users", "unlock", EMAIL], "");
+    assert_eq!(text(&unlocked.stdout), format!("{EMAIL} is unlocked\n"));
+    assert_eq!(
+        app.login(EMAIL, crate::helpers::PASSWORD).await.status(),
+        StatusCode::OK
+    );
+
+    let unconfirmed = cli_with_stdin(&app, &["users", "delete", EMAIL], "");
+    assert!(!unconfirmed.status.success(), "delete needs --yes");
+    assert!(
+        text(&unconfirmed.stderr).contains("--yes"),
+        "{}",
+        text(&unconfirmed.stderr)
+    );
+    assert_eq!(user_count(&app).await, 1, "nothing deleted without --yes");
+    let deleted = cli_with_stdin(&app, &["users", "delete", EMAIL, "--yes"], "");
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    assert_eq!(user_count(&app).await, 0);
+    let mut actions = audited(&app, &id).await;
+    actions.retain(|(action, _, _)| action != "email_verified");
+    let expected = ["user_locked", "user_unlocked", "user_deleted"];
+    assert_eq!(
+        actions
+            .iter()
+            .map(|(a, _, _)| a.as_str())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert!(
+        actions
+            .iter()
+            .all(|(_, actor, via)| actor.is_none() && via == "\"cli\""),
+        "the command line acts without an actor id: {actions:?}"
+    );
+    let missing = cli_with_stdin(&app, &["users", "lock", "nobody@example.com"], "");
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("no user with email nobody@example.com"));
+}
+
 on_both_databases!(
+    staff_actions_from_the_cli_are_the_apis,
     migrate_reports_what_it_did_and_status_changes_nothing,
     generated_nicknames_that_are_taken_are_drawn_again,
     dry_run_reports_like_an_import_and_writes_nothing,
