@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::ParseError;
+use super::schema::Rule;
 
 /// A syntactically valid e-mail address.
 ///
@@ -191,6 +192,28 @@ impl From<Email> for String {
     fn from(email: Email) -> Self {
         email.0
     }
+}
+
+/// The rule of [`Email::parse`] for the OpenAPI document.
+pub const RULE: Rule = Rule {
+    description: "An email address: a dot-atom local part and a DNS host name; unique, case-insensitively",
+    pattern: Some(
+        r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
+    ),
+    min: None,
+    max: Some(254),
+    secret: false,
+    example: Some("jane.doe@example.com"),
+};
+
+/// The schema of a required email field.
+pub fn schema() -> utoipa::openapi::schema::Object {
+    RULE.required()
+}
+
+/// The schema of an optional email field.
+pub fn nullable_schema() -> utoipa::openapi::schema::Object {
+    RULE.nullable()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod nickname;
 pub mod password;
 pub mod profile_url;
 pub mod role;
+pub mod schema;
 pub mod user_id;
 
 pub use email::Email;

@@ -11,6 +11,7 @@ use rand::RngExt;
 use rand::seq::IndexedRandom;
 
 use super::ParseError;
+use super::schema::Rule;
 
 /// A nickname of 3 to 50 characters from `[A-Za-z0-9_-]`.
 ///
@@ -144,6 +145,26 @@ impl From<Nickname> for String {
     fn from(nickname: Nickname) -> Self {
         nickname.0
     }
+}
+
+/// The rule of [`Nickname::parse`] for the OpenAPI document.
+pub const RULE: Rule = Rule {
+    description: "3–50 of `[A-Za-z0-9_-]`, unique case-insensitively; generated when omitted at creation",
+    pattern: Some(r"^[A-Za-z0-9_-]{3,50}$"),
+    min: None,
+    max: None,
+    secret: false,
+    example: Some("jane_doe"),
+};
+
+/// The schema of a nickname that cannot be cleared.
+pub fn schema() -> utoipa::openapi::schema::Object {
+    RULE.required()
+}
+
+/// The schema of a nickname that may be omitted.
+pub fn nullable_schema() -> utoipa::openapi::schema::Object {
+    RULE.nullable()
 }
 
 #[cfg(test)]

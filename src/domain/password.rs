@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::ParseError;
+use super::schema::Rule;
 
 /// The block-list, lower-case, one entry per line.
 const COMMON_PASSWORDS_TXT: &str = include_str!("common_passwords.txt");
@@ -110,6 +111,21 @@ impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password([REDACTED])")
     }
+}
+
+/// The rule of [`Password::parse`] for the OpenAPI document.
+pub const RULE: Rule = Rule {
+    description: "8–128 characters, not a common password, not the email or nickname",
+    pattern: None,
+    min: Some(Password::MIN_CHARS),
+    max: Some(Password::MAX_CHARS),
+    secret: true,
+    example: Some("correct horse battery staple"),
+};
+
+/// The schema of a new password.
+pub fn schema() -> utoipa::openapi::schema::Object {
+    RULE.required()
 }
 
 #[cfg(test)]

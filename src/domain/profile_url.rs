@@ -10,6 +10,7 @@ use std::fmt;
 use url::Url;
 
 use super::ParseError;
+use super::schema::Rule;
 
 /// Which site a [`ProfileUrl`] must point to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -154,6 +155,47 @@ impl From<ProfileUrl> for String {
     fn from(url: ProfileUrl) -> Self {
         url.0
     }
+}
+
+/// The rules of [`ProfileUrl::parse`] for the OpenAPI document, by kind.
+pub const fn rule(kind: UrlKind) -> Rule {
+    let (description, pattern) = match kind {
+        UrlKind::Any => (
+            "An http(s) URL, at most 255 characters; empty or null clears it",
+            r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        ),
+        UrlKind::LinkedIn => (
+            "An http(s) URL on linkedin.com; empty or null clears it",
+            r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        ),
+        UrlKind::GitHub => (
+            "An http(s) URL on github.com; empty or null clears it",
+            r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+        ),
+    };
+    Rule {
+        description,
+        pattern: Some(pattern),
+        min: None,
+        max: Some(255),
+        secret: false,
+        example: None,
+    }
+}
+
+/// The schema of a picture or home-page URL field.
+pub fn any_schema() -> utoipa::openapi::schema::Object {
+    rule(UrlKind::Any).nullable()
+}
+
+/// The schema of a LinkedIn URL field.
+pub fn linkedin_schema() -> utoipa::openapi::schema::Object {
+    rule(UrlKind::LinkedIn).nullable()
+}
+
+/// The schema of a GitHub URL field.
+pub fn github_schema() -> utoipa::openapi::schema::Object {
+    rule(UrlKind::GitHub).nullable()
 }
 
 #[cfg(test)]

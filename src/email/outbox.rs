@@ -11,6 +11,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::templates;
 use crate::db::{self, Db, entities::email_outbox};
 use crate::time;
 
@@ -40,12 +41,12 @@ impl MailKind {
     /// The template name.
     pub fn template(self) -> &'static str {
         match self {
-            MailKind::VerifyEmail => "verify_email",
-            MailKind::PasswordReset => "password_reset",
-            MailKind::AccountLocked => "account_locked",
-            MailKind::RoleChanged => "role_changed",
-            MailKind::ProfessionalStatus => "professional_status",
-            MailKind::Test => "test",
+            MailKind::VerifyEmail => templates::VERIFY_EMAIL,
+            MailKind::PasswordReset => templates::PASSWORD_RESET,
+            MailKind::AccountLocked => templates::ACCOUNT_LOCKED,
+            MailKind::RoleChanged => templates::ROLE_CHANGED,
+            MailKind::ProfessionalStatus => templates::PROFESSIONAL_STATUS,
+            MailKind::Test => templates::TEST,
             MailKind::PasswordResetRequest => "password_reset_request",
             MailKind::VerifyEmailRequest => "verify_email_request",
         }

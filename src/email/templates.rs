@@ -55,16 +55,6 @@ const HEADER: &str = "header";
 /// Name of the shared Markdown appended to every message body.
 const FOOTER: &str = "footer";
 
-/// The names of the built-in messages, i.e. what [`Templates::render`] accepts.
-const MESSAGE_NAMES: &[&str] = &[
-    "verify_email",
-    "password_reset",
-    "account_locked",
-    "role_changed",
-    "professional_status",
-    "test",
-];
-
 /// Expands to `(name, embedded source)` for `templates/email/<name>.md`.
 macro_rules! builtin {
     ($name:literal) => {
@@ -80,17 +70,35 @@ macro_rules! builtin {
     };
 }
 
-/// Every template file known to the service, with its embedded default.
-const BUILTIN: &[(&str, &str)] = &[
-    builtin!("header"),
-    builtin!("footer"),
-    builtin!("verify_email"),
-    builtin!("password_reset"),
-    builtin!("account_locked"),
-    builtin!("role_changed"),
-    builtin!("professional_status"),
-    builtin!("test"),
-];
+/// The message templates, each named once: a constant for the code that
+/// queues it, the list [`Templates::render`] accepts, and the embedded
+/// default of `templates/email/<name>.md`.
+macro_rules! messages {
+    ($($(#[$doc:meta])* $constant:ident = $name:literal,)*) => {
+        $($(#[$doc])* pub const $constant: &str = $name;)*
+
+        /// The names of the built-in messages, i.e. what [`Templates::render`] accepts.
+        const MESSAGE_NAMES: &[&str] = &[$($name),*];
+
+        /// Every template file known to the service, with its embedded default.
+        const BUILTIN: &[(&str, &str)] = &[builtin!("header"), builtin!("footer"), $(builtin!($name)),*];
+    };
+}
+
+messages! {
+    /// The email verification link.
+    VERIFY_EMAIL = "verify_email",
+    /// The password reset link.
+    PASSWORD_RESET = "password_reset",
+    /// The account was locked.
+    ACCOUNT_LOCKED = "account_locked",
+    /// The role changed.
+    ROLE_CHANGED = "role_changed",
+    /// Professional status changed.
+    PROFESSIONAL_STATUS = "professional_status",
+    /// An operator's test message.
+    TEST = "test",
+}
 
 /// Suffix of the compiled subject template (rendered without escaping).
 const SUBJECT_SUFFIX: &str = ".subject";

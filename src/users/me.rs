@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
 
-use super::profile_fields::{Errors, RawProfile};
+use super::profile_fields::Errors;
 use super::repo;
 use super::requests::{ChangePasswordRequest, UpdateProfileRequest};
 use super::views::{UserResponse, Viewer};
@@ -62,7 +62,7 @@ pub async fn update_me(
     Json(request): Json<UpdateProfileRequest>,
 ) -> Result<axum::Json<UserResponse>> {
     let mut errors = Errors::default();
-    let changes = RawProfile::from(request).parse(&mut errors);
+    let changes = request.raw_profile().parse(&mut errors);
     errors.finish()?;
     let user = repo::update_profile(&state.db, auth.user, changes)
         .await

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::domain::nickname::Nickname;
 use crate::domain::profile_url::{ProfileUrl, UrlKind};
+use crate::domain::schema::Rule;
 use crate::error::{AppError, FieldError};
 
 /// Longest first or last name, in characters.
@@ -91,6 +92,36 @@ impl Errors {
             Err(AppError::Validation(self.0))
         }
     }
+}
+
+/// The rule of a first or last name (see [`text`]) for the OpenAPI document.
+const NAME_RULE: Rule = Rule {
+    description: "At most 100 characters, no control characters; empty or null clears it",
+    pattern: Some(r"^[^\u0000-\u001f\u007f-\u009f]*$"),
+    min: None,
+    max: Some(MAX_NAME_CHARS),
+    secret: false,
+    example: None,
+};
+
+/// The rule of a bio (see [`text`]): newlines and tabs allowed.
+const BIO_RULE: Rule = Rule {
+    description: "At most 500 characters; newlines allowed, other control characters not; empty or null clears it",
+    pattern: Some(r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"),
+    min: None,
+    max: Some(MAX_BIO_CHARS),
+    secret: false,
+    example: None,
+};
+
+/// The schema of a first or last name field.
+pub fn name_schema() -> utoipa::openapi::schema::Object {
+    NAME_RULE.nullable()
+}
+
+/// The schema of a bio field.
+pub fn bio_schema() -> utoipa::openapi::schema::Object {
+    BIO_RULE.nullable()
 }
 
 /// Trims a free-text field; empty means cleared. Refuses control characters

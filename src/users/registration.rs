@@ -78,14 +78,14 @@ pub async fn create_account(
 ) -> Result<users::Model> {
     let mut errors = Errors::default();
     let email = errors.check("email", Email::parse(&request.email));
-    let profile = request.raw_profile().parse(&mut errors);
+    // At creation an explicit null nickname means "generate one", as omitting it does.
+    let mut raw = request.raw_profile();
+    raw.nickname = raw.nickname.flatten().map(Some);
+    let nickname = raw.nickname.clone().flatten();
+    let profile = raw.parse(&mut errors);
     let password = errors.check(
         "password",
-        Password::parse(
-            &request.password,
-            Some(&request.email),
-            request.nickname.as_deref(),
-        ),
+        Password::parse(&request.password, Some(&request.email), nickname.as_deref()),
     );
     errors.finish()?;
     let (Some(email), Some(password)) = (email, password) else {

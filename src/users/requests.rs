@@ -1,59 +1,86 @@
-//! Request bodies of the user endpoints. Field rules are documented by the
-//! domain types that check them (`schema_with`), once.
+//! Request bodies of the user endpoints. Each field's rule is written once,
+//! by the type that checks it (`schema_with` points at it), and the profile
+//! fields are declared once, by [`with_profile_fields`].
 
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::profile_fields::{Patch, RawProfile, patch};
-use crate::domain::Role;
+use super::profile_fields::{self, Patch, RawProfile, patch};
+use crate::domain::{Role, email, nickname, password, profile_url};
 
-/// `POST /register`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
-    /// Email address; unique, case-insensitively.
-    #[schema(
-        example = "jane.doe@example.com",
-        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
-        max_length = 254
-    )]
-    pub email: String,
-    /// 8–128 characters, not a common password, not the email or nickname.
-    #[schema(example = "correct horse battery staple", format = Password, min_length = 8, max_length = 128)]
-    pub password: String,
-    /// 3–50 of `[A-Za-z0-9_-]`; generated when omitted.
-    #[schema(example = "jane_doe", pattern = r"^[A-Za-z0-9_-]{3,50}$")]
-    pub nickname: Option<String>,
-    /// At most 100 characters.
-    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
-    pub first_name: Option<String>,
-    /// At most 100 characters.
-    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
-    pub last_name: Option<String>,
-    /// At most 500 characters.
-    #[schema(
-        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
-        max_length = 500
-    )]
-    pub bio: Option<String>,
-    /// http(s) URL, at most 255 characters.
-    #[schema(
-        pattern = r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
-        max_length = 255
-    )]
-    pub profile_picture_url: Option<String>,
-    /// https URL on linkedin.com.
-    #[schema(
-        pattern = r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
-        max_length = 255
-    )]
-    pub linkedin_profile_url: Option<String>,
-    /// https URL on github.com.
-    #[schema(
-        pattern = r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
-        max_length = 255
-    )]
-    pub github_profile_url: Option<String>,
+/// Declares a request body with its own fields followed by the profile
+/// fields. Each profile field is a [`Patch`]: omitted leaves it as it is,
+/// `null` clears it (the nickname cannot be cleared). `$nickname` is the
+/// schema of the nickname field (nullable where omitting it means "generate").
+macro_rules! with_profile_fields {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident (nickname: $nickname:path) {
+            $($(#[$field_meta:meta])* pub $field:ident: $type:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Deserialize, ToSchema, Default)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $type,)*
+            /// Public nickname.
+            #[serde(default, deserialize_with = "patch")]
+            #[schema(schema_with = $nickname)]
+            pub nickname: Patch<String>,
+            /// First name.
+            #[serde(default, deserialize_with = "patch")]
+            #[schema(schema_with = profile_fields::name_schema)]
+            pub first_name: Patch<String>,
+            /// Last name.
+            #[serde(default, deserialize_with = "patch")]
+            #[schema(schema_with = profile_fields::name_schema)]
+            pub last_name: Patch<String>,
+            /// Bio.
+            #[serde(default, deserialize_with = "patch")]
+            #[schema(schema_with = profile_fields::bio_schema)]
+            pub bio: Patch<String>,
+            /// Picture URL given by the client (an upload sets its own).
+            #[serde(default, deserialize_with = "patch")]
+            #[schema(schema_with = profile_url::any_schema)]
+            pub profile_picture_url: Patch<String>,
+            /// LinkedIn profile.
+            #[serde(default, deserialize_with = "patch")]
+            #[schema(schema_with = profile_url::linkedin_schema)]
+            pub linkedin_profile_url: Patch<String>,
+            /// GitHub profile.
+            #[serde(default, deserialize_with = "patch")]
+            #[schema(schema_with = profile_url::github_schema)]
+            pub github_profile_url: Patch<String>,
+        }
+
+        impl $name {
+            /// The profile fields, as given.
+            pub fn raw_profile(&self) -> RawProfile {
+                RawProfile {
+                    nickname: self.nickname.clone(),
+                    first_name: self.first_name.clone(),
+                    last_name: self.last_name.clone(),
+                    bio: self.bio.clone(),
+                    profile_picture_url: self.profile_picture_url.clone(),
+                    linkedin_profile_url: self.linkedin_profile_url.clone(),
+                    github_profile_url: self.github_profile_url.clone(),
+                }
+            }
+        }
+    };
+}
+
+with_profile_fields! {
+    /// `POST /register`.
+    pub struct RegisterRequest (nickname: nickname::nullable_schema) {
+        /// Email address; unique, case-insensitively.
+        #[schema(schema_with = email::schema)]
+        pub email: String,
+        /// The password.
+        #[schema(schema_with = password::schema)]
+        pub password: String,
+    }
 }
 
 impl RegisterRequest {
@@ -62,218 +89,63 @@ impl RegisterRequest {
         Self {
             email: email.to_owned(),
             password: password.to_owned(),
-            nickname: None,
-            first_name: None,
-            last_name: None,
-            bio: None,
-            profile_picture_url: None,
-            linkedin_profile_url: None,
-            github_profile_url: None,
-        }
-    }
-
-    /// The profile part of the request.
-    pub fn raw_profile(&self) -> RawProfile {
-        let some = |v: &Option<String>| v.clone().map(Some);
-        RawProfile {
-            nickname: some(&self.nickname),
-            first_name: some(&self.first_name),
-            last_name: some(&self.last_name),
-            bio: some(&self.bio),
-            profile_picture_url: some(&self.profile_picture_url),
-            linkedin_profile_url: some(&self.linkedin_profile_url),
-            github_profile_url: some(&self.github_profile_url),
+            ..Self::default()
         }
     }
 }
 
-/// `PATCH /me`: every field optional; `null` clears (except the nickname).
-/// Email, role, lock and professional flags are not fields here.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProfileRequest {
-    /// New nickname.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{3,50}$")]
-    pub nickname: Patch<String>,
-    /// First name.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
-    pub first_name: Patch<String>,
-    /// Last name.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
-    pub last_name: Patch<String>,
-    /// Bio.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$", max_length = 500)]
-    pub bio: Patch<String>,
-    /// Picture URL.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
-    pub profile_picture_url: Patch<String>,
-    /// LinkedIn URL.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
-    pub linkedin_profile_url: Patch<String>,
-    /// GitHub URL.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
-    pub github_profile_url: Patch<String>,
+with_profile_fields! {
+    /// `PATCH /me`: every field optional; `null` clears (except the nickname).
+    /// Email, role, lock and professional flags are not fields here.
+    pub struct UpdateProfileRequest (nickname: nickname::schema) {}
 }
 
-impl From<UpdateProfileRequest> for RawProfile {
-    fn from(r: UpdateProfileRequest) -> Self {
-        RawProfile {
-            nickname: r.nickname,
-            first_name: r.first_name,
-            last_name: r.last_name,
-            bio: r.bio,
-            profile_picture_url: r.profile_picture_url,
-            linkedin_profile_url: r.linkedin_profile_url,
-            github_profile_url: r.github_profile_url,
-        }
-    }
-}
-
-/// `POST /verify-email/resend`.
+/// `POST /verify-email/resend`, `POST /password/forgot`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendRequest {
     /// The address the account was registered with.
-    #[schema(
-        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
-        max_length = 254
-    )]
+    #[schema(schema_with = email::schema)]
     pub email: String,
 }
 
-/// `POST /users`: a registration made by staff, with an optional role.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUserRequest {
-    /// Email address; unique, case-insensitively.
-    #[schema(
-        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
-        max_length = 254
-    )]
-    pub email: String,
-    /// Initial password (same policy as registration).
-    #[schema(format = Password, min_length = 8, max_length = 128)]
-    pub password: String,
-    /// Role (default AUTHENTICATED; a MANAGER may give at most AUTHENTICATED).
-    pub role: Option<Role>,
-    /// Nickname; generated when omitted.
-    #[schema(pattern = r"^[A-Za-z0-9_-]{3,50}$")]
-    pub nickname: Option<String>,
-    /// First name.
-    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
-    pub first_name: Option<String>,
-    /// Last name.
-    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
-    pub last_name: Option<String>,
-    /// Bio.
-    #[schema(
-        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
-        max_length = 500
-    )]
-    pub bio: Option<String>,
-    /// Picture URL.
-    #[schema(
-        pattern = r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
-        max_length = 255
-    )]
-    pub profile_picture_url: Option<String>,
-    /// LinkedIn URL.
-    #[schema(
-        pattern = r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
-        max_length = 255
-    )]
-    pub linkedin_profile_url: Option<String>,
-    /// GitHub URL.
-    #[schema(
-        pattern = r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
-        max_length = 255
-    )]
-    pub github_profile_url: Option<String>,
+with_profile_fields! {
+    /// `POST /users`: a registration made by staff, with an optional role.
+    pub struct CreateUserRequest (nickname: nickname::nullable_schema) {
+        /// Email address; unique, case-insensitively.
+        #[schema(schema_with = email::schema)]
+        pub email: String,
+        /// Initial password (same policy as registration).
+        #[schema(schema_with = password::schema)]
+        pub password: String,
+        /// Role (default AUTHENTICATED; a MANAGER may give at most AUTHENTICATED).
+        pub role: Option<Role>,
+    }
 }
 
 impl CreateUserRequest {
     /// The role asked for, and the rest as a registration.
     pub fn split(self) -> (Option<Role>, RegisterRequest) {
-        (
-            self.role,
-            RegisterRequest {
-                email: self.email,
-                password: self.password,
-                nickname: self.nickname,
-                first_name: self.first_name,
-                last_name: self.last_name,
-                bio: self.bio,
-                profile_picture_url: self.profile_picture_url,
-                linkedin_profile_url: self.linkedin_profile_url,
-                github_profile_url: self.github_profile_url,
-            },
-        )
+        let profile = self.raw_profile();
+        let mut registration = RegisterRequest::new(&self.email, &self.password);
+        registration.nickname = profile.nickname;
+        registration.first_name = profile.first_name;
+        registration.last_name = profile.last_name;
+        registration.bio = profile.bio;
+        registration.profile_picture_url = profile.profile_picture_url;
+        registration.linkedin_profile_url = profile.linkedin_profile_url;
+        registration.github_profile_url = profile.github_profile_url;
+        (self.role, registration)
     }
 }
 
-/// `PATCH`/`PUT /users/{id}`: profile fields and email; `null` clears an
-/// optional field. Role, lock and professional status have their own endpoints.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct StaffUpdateRequest {
-    /// New email (unique, case-insensitively).
-    #[schema(
-        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,24}$",
-        max_length = 254
-    )]
-    pub email: Option<String>,
-    /// New nickname.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{3,50}$")]
-    pub nickname: Patch<String>,
-    /// First name.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
-    pub first_name: Patch<String>,
-    /// Last name.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", max_length = 100)]
-    pub last_name: Patch<String>,
-    /// Bio.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$", max_length = 500)]
-    pub bio: Patch<String>,
-    /// Picture URL.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
-    pub profile_picture_url: Patch<String>,
-    /// LinkedIn URL.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^(https?://([A-Za-z0-9-]+\.)*linkedin\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
-    pub linkedin_profile_url: Patch<String>,
-    /// GitHub URL.
-    #[serde(default, deserialize_with = "patch")]
-    #[schema(value_type = Option<String>, pattern = r"^(https?://(www\.)?github\.com(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$", max_length = 255)]
-    pub github_profile_url: Patch<String>,
-}
-
-impl StaffUpdateRequest {
-    /// The new email, and the profile part.
-    pub fn split(self) -> (Option<String>, RawProfile) {
-        (
-            self.email,
-            RawProfile {
-                nickname: self.nickname,
-                first_name: self.first_name,
-                last_name: self.last_name,
-                bio: self.bio,
-                profile_picture_url: self.profile_picture_url,
-                linkedin_profile_url: self.linkedin_profile_url,
-                github_profile_url: self.github_profile_url,
-            },
-        )
+with_profile_fields! {
+    /// `PATCH`/`PUT /users/{id}`: profile fields and email; `null` clears an
+    /// optional field. Role, lock and professional status have their own endpoints.
+    pub struct StaffUpdateRequest (nickname: nickname::schema) {
+        /// New email (unique, case-insensitively).
+        #[schema(schema_with = email::nullable_schema)]
+        pub email: Option<String>,
     }
 }
 
@@ -300,7 +172,7 @@ pub struct ResetPasswordRequest {
     /// The token from the reset link (`token=` in its query).
     pub token: String,
     /// The new password (same policy as registration).
-    #[schema(format = Password, min_length = 8, max_length = 128)]
+    #[schema(schema_with = password::schema)]
     pub new_password: String,
 }
 
@@ -312,6 +184,6 @@ pub struct ChangePasswordRequest {
     #[schema(format = Password)]
     pub current_password: String,
     /// The new password (same policy as registration).
-    #[schema(format = Password, min_length = 8, max_length = 128)]
+    #[schema(schema_with = password::schema)]
     pub new_password: String,
 }

@@ -151,7 +151,8 @@ pub async fn update_user(
     let user = repo::find_target(&state.db, id).await?;
     let is_self = user.id == viewer.id();
     permissions::check(viewer.role, Act::Update, user.role, is_self)?;
-    let (email, profile) = request.split();
+    let profile = request.raw_profile();
+    let email = request.email;
     let mut errors = Errors::default();
     let email = email.and_then(|e| errors.check("email", Email::parse(&e)));
     let changes = profile.parse(&mut errors);
