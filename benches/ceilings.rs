@@ -93,97 +93,128 @@ fn mean_ms(n: u32, mut f: impl FnMut()) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
 }
 
+/// How long each figure is measured, and which figures are wanted.
+struct Run {
+    duration: Duration,
+    warmup: Duration,
+    cores: usize,
+    only: String,
+}
+
+impl Run {
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.split(',').any(|o| o.trim() == name)
+    }
+}
+
 fn main() {
     let secs: f64 = std::env::var("CEILING_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5.0);
-    let only = std::env::var("CEILING_ONLY").unwrap_or_default();
-    let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
-    let duration = Duration::from_secs_f64(secs);
-    let warmup = Duration::from_secs(1);
-    let cores = support::cores();
+    let run = Run {
+        duration: Duration::from_secs_f64(secs),
+        warmup: Duration::from_secs(1),
+        cores: support::cores(),
+        only: std::env::var("CEILING_ONLY").unwrap_or_default(),
+    };
     let mut json = serde_json::json!({
-        "cores": cores,
+        "cores": run.cores,
         "seconds_per_figure": secs,
     });
-
-    if wanted("verify") || wanted("hash") {
-        // Same shape as the service: a multi-threaded runtime with one worker
-        // per core, the hashing pool beside it.
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let hashing = PasswordHashing::with_defaults().expect("pool");
-        let stored = rt.block_on(hashing.hash(secret())).expect("hash");
-        assert_eq!(
-            rt.block_on(hashing.verify(secret(), stored.clone()))
-                .expect("verify"),
-            Verdict::Match
-        );
-        json["argon2_params"] = stored.split('$').nth(3).unwrap_or_default().into();
-        if wanted("verify") {
-            json["argon2_verify_ms_single"] = mean_ms(5, || {
-                rt.block_on(hashing.verify(secret(), stored.clone()))
-                    .expect("verify");
-            })
-            .into();
-            eprintln!("ceilings: argon2id verify on {cores} slots for {secs}s …");
-            let (hashing, stored) = (hashing.clone(), stored.clone());
-            json["argon2_verify_per_sec"] =
-                pool_rate(&rt, cores * 2, warmup, duration, move || {
-                    let (hashing, stored) = (hashing.clone(), stored.clone());
-                    async move {
-                        hashing.verify(secret(), stored).await.expect("verify");
-                    }
-                })
-                .into();
-        }
-        if wanted("hash") {
-            json["argon2_hash_ms_single"] = mean_ms(5, || {
-                rt.block_on(hashing.hash(secret())).expect("hash");
-            })
-            .into();
-            eprintln!("ceilings: argon2id hash on {cores} slots for {secs}s …");
-            let hashing = hashing.clone();
-            json["argon2_hash_per_sec"] = pool_rate(&rt, cores * 2, warmup, duration, move || {
-                let hashing = hashing.clone();
-                async move {
-                    hashing.hash(secret()).await.expect("hash");
-                }
-            })
-            .into();
-        }
+    if run.wants("verify") || run.wants("hash") {
+        hashing_ceilings(&run, &mut json);
     }
-
-    if wanted("pictures") {
-        let jpeg = support::sample_jpeg(support::PHOTO_WIDTH, support::PHOTO_HEIGHT);
-        if let Ok(path) = std::env::var("BENCH_JPEG_OUT") {
-            std::fs::write(&path, &jpeg).expect("write the sample JPEG");
-        }
-        let processed = pipeline::process(&jpeg).expect("the sample JPEG processes");
-        assert_eq!(processed.extension, "jpg");
-        json["picture_input"] = serde_json::json!({
-            "width": support::PHOTO_WIDTH,
-            "height": support::PHOTO_HEIGHT,
-            "bytes": jpeg.len(),
-        });
-        json["picture_ms_single"] = mean_ms(3, || {
-            pipeline::process(&jpeg).expect("process");
-        })
-        .into();
-        eprintln!("ceilings: picture pipeline on {cores} threads for {secs}s …");
-        let jpeg = Arc::new(jpeg);
-        json["pictures_per_sec"] = support::rate_on_threads(cores, warmup, duration, move || {
-            std::hint::black_box(pipeline::process(&jpeg).expect("process"));
-        })
-        .into();
+    if run.wants("pictures") {
+        picture_ceilings(&run, &mut json);
     }
-
     let text = json.to_string();
     if let Ok(path) = std::env::var("CEILINGS_OUT") {
         std::fs::write(&path, &text).expect("write CEILINGS_OUT");
     }
     println!("{text}");
+}
+
+/// Argon2id verify and hash, single and on the service's pool.
+fn hashing_ceilings(run: &Run, json: &mut serde_json::Value) {
+    let Run {
+        duration,
+        warmup,
+        cores,
+        ..
+    } = *run;
+    // Same shape as the service: a multi-threaded runtime with one worker
+    // per core, the hashing pool beside it.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let hashing = PasswordHashing::with_defaults().expect("pool");
+    let stored = rt.block_on(hashing.hash(secret())).expect("hash");
+    assert_eq!(
+        rt.block_on(hashing.verify(secret(), stored.clone()))
+            .expect("verify"),
+        Verdict::Match
+    );
+    json["argon2_params"] = stored.split('$').nth(3).unwrap_or_default().into();
+    if run.wants("verify") {
+        json["argon2_verify_ms_single"] = mean_ms(5, || {
+            rt.block_on(hashing.verify(secret(), stored.clone()))
+                .expect("verify");
+        })
+        .into();
+        eprintln!("ceilings: argon2id verify on {cores} slots for {duration:?} …");
+        let (hashing, stored) = (hashing.clone(), stored.clone());
+        json["argon2_verify_per_sec"] = pool_rate(&rt, cores * 2, warmup, duration, move || {
+            let (hashing, stored) = (hashing.clone(), stored.clone());
+            async move {
+                hashing.verify(secret(), stored).await.expect("verify");
+            }
+        })
+        .into();
+    }
+    if run.wants("hash") {
+        json["argon2_hash_ms_single"] = mean_ms(5, || {
+            rt.block_on(hashing.hash(secret())).expect("hash");
+        })
+        .into();
+        eprintln!("ceilings: argon2id hash on {cores} slots for {duration:?} …");
+        json["argon2_hash_per_sec"] = pool_rate(&rt, cores * 2, warmup, duration, move || {
+            let hashing = hashing.clone();
+            async move {
+                hashing.hash(secret()).await.expect("hash");
+            }
+        })
+        .into();
+    }
+}
+
+/// The picture pipeline on a sample photo, single and on every core.
+fn picture_ceilings(run: &Run, json: &mut serde_json::Value) {
+    let jpeg = support::sample_jpeg(support::PHOTO_WIDTH, support::PHOTO_HEIGHT);
+    if let Ok(path) = std::env::var("BENCH_JPEG_OUT") {
+        std::fs::write(&path, &jpeg).expect("write the sample JPEG");
+    }
+    let processed = pipeline::process(&jpeg).expect("the sample JPEG processes");
+    assert_eq!(processed.extension, "jpg");
+    json["picture_input"] = serde_json::json!({
+        "width": support::PHOTO_WIDTH,
+        "height": support::PHOTO_HEIGHT,
+        "bytes": jpeg.len(),
+    });
+    json["picture_ms_single"] = mean_ms(3, || {
+        pipeline::process(&jpeg).expect("process");
+    })
+    .into();
+    let cores = run.cores;
+    eprintln!(
+        "ceilings: picture pipeline on {cores} threads for {:?} …",
+        run.duration
+    );
+    let jpeg = Arc::new(jpeg);
+    json["pictures_per_sec"] =
+        support::rate_on_threads(cores, run.warmup, run.duration, move || {
+            std::hint::black_box(pipeline::process(&jpeg).expect("process"));
+        })
+        .into();
 }

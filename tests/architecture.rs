@@ -155,6 +155,7 @@ fn the_readme_layout_is_the_architecture_module_map() {
         );
     }
     for word in architecture.split_whitespace() {
+        let word = word.trim_end_matches([',', ':', ';']);
         if let Some(path) = word.strip_prefix("src/") {
             assert!(
                 root().join("src").join(path).exists(),
