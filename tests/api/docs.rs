@@ -191,7 +191,24 @@ async fn a_given_request_id_is_echoed(backend: Backend) {
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
 }
 
+/// Every path answers with a trailing slash, the document's own included.
+async fn the_document_answers_with_a_trailing_slash(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let plain: Value = app
+        .get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let slashed = app.get("/openapi.json/", None).await;
+    assert_eq!(slashed.status(), StatusCode::OK);
+    assert_eq!(slashed.json::<Value>().await.expect("json"), plain);
+}
+
 on_both_databases!(
+    the_document_answers_with_a_trailing_slash,
     openapi_lists_every_route,
     docs_load_no_external_asset,
     health_and_ready_answer,

@@ -217,6 +217,27 @@ async fn other_grant_types_are_unsupported(backend: Backend) {
     }
 }
 
+/// RFC 6749 §3.2: a parameter without a value is treated as omitted, so an
+/// empty `grant_type` is the default (password) grant.
+async fn an_empty_grant_type_counts_as_omitted(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.verified_account("empty-grant@example.com").await;
+    let response = app
+        .token_request(&[
+            ("grant_type", ""),
+            ("username", "empty-grant@example.com"),
+            ("password", PASSWORD),
+        ])
+        .await;
+    assert_tokens(response).await;
+    let missing = app
+        .token_request(&[("grant_type", ""), ("username", "empty-grant@example.com")])
+        .await;
+    assert_oauth_error(missing, StatusCode::BAD_REQUEST, "invalid_request").await;
+}
+
 async fn a_json_body_is_415(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -617,6 +638,7 @@ on_both_databases!(
     unverified_user_with_the_right_password_is_403,
     missing_fields_are_invalid_request,
     other_grant_types_are_unsupported,
+    an_empty_grant_type_counts_as_omitted,
     a_json_body_is_415,
     login_issues_a_bearer_jwt_and_a_refresh_token,
     token_is_an_alias_and_grant_type_password_may_be_explicit,
