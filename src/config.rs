@@ -263,7 +263,7 @@ impl Config {
                 "must not be shorter than ACCESS_TOKEN_TTL",
             ));
         }
-        if let Some(secret) = &self.jwt_secret
+        if let Some(secret) = self.configured_jwt_secret()
             && secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
         {
             return Err(invalid(
@@ -271,7 +271,7 @@ impl Config {
                 format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
             ));
         }
-        if self.jwt_secret.is_none() && !self.is_embedded() {
+        if self.configured_jwt_secret().is_none() && !self.is_embedded() {
             return Err(invalid(
                 "JWT_SECRET",
                 format!(
@@ -309,10 +309,18 @@ impl Config {
         })
     }
 
+    /// `JWT_SECRET` if set to something: an empty value (as a compose file
+    /// passes an unset variable) counts as unset.
+    fn configured_jwt_secret(&self) -> Option<&SecretString> {
+        self.jwt_secret
+            .as_ref()
+            .filter(|secret| !secret.expose_secret().is_empty())
+    }
+
     /// The JWT secret: the configured one or, on the embedded default, one
     /// generated once and kept in `DATA_DIR/jwt_secret`.
     pub fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
-        if let Some(secret) = &self.jwt_secret {
+        if let Some(secret) = self.configured_jwt_secret() {
             return Ok(secret.clone());
         }
         if !self.is_embedded() {
@@ -448,6 +456,18 @@ mod tests {
         let c = config(&[("database-url", "postgres://u@h/db")]);
         let err = c.validate().expect_err("refused").to_string();
         assert!(err.starts_with("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_secret_counts_as_unset() {
+        let c = config(&[("database-url", "postgres://u@h/db"), ("jwt-secret", "")]);
+        let err = c.validate().expect_err("refused").to_string();
+        assert!(err.contains("must be set"), "{err}");
+        let embedded = config(&[("jwt-secret", ""), ("data-dir", "/nonexistent/um-test")]);
+        assert!(
+            embedded.validate().is_ok(),
+            "the embedded default generates one"
+        );
     }
 
     #[test]
