@@ -47,7 +47,7 @@ impl Application {
         config.prepare_data_dir()?;
         // Install the recorder before anything is counted.
         crate::metrics::handle();
-        let db = connect_database(&config).await?;
+        let db = db::open::open(&config.database_url, config.is_embedded()).await?;
         let transport =
             Transport::from_config(config.smtp_url.as_ref(), config.data_dir.join("outbox"))?;
         let storage = Storage::from_config(&config)?;
@@ -203,20 +203,6 @@ fn shared_state(
     }))
 }
 
-/// The pool, migrated on the embedded default; elsewhere the schema must
-/// already be current.
-async fn connect_database(config: &Config) -> anyhow::Result<db::Db> {
-    let db = db::connect(&config.database_url)
-        .await
-        .context("DATABASE_URL: cannot connect to the database")?;
-    if config.is_embedded() {
-        db::migrate(&db).await.context("applying migrations")?;
-    } else {
-        check_migrated(&db).await?;
-    }
-    Ok(db)
-}
-
 /// The ADMIN named by `ADMIN_EMAIL`/`ADMIN_PASSWORD`, created if absent.
 async fn ensure_configured_admin(state: &AppState) -> anyhow::Result<()> {
     let config = &state.config;
@@ -229,20 +215,6 @@ async fn ensure_configured_admin(state: &AppState) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {}", e.one_line()))?;
     if outcome == users::bootstrap::Outcome::Created {
         tracing::info!("created the administrator named by ADMIN_EMAIL");
-    }
-    Ok(())
-}
-
-async fn check_migrated(db: &db::Db) -> anyhow::Result<()> {
-    use sea_orm_migration::MigratorTrait;
-    let pending = db::Migrator::get_pending_migrations_read_only(db)
-        .await
-        .context("reading the migration status")?;
-    if !pending.is_empty() {
-        anyhow::bail!(
-            "the database has {} pending migration(s): run `user-management migrate up` first",
-            pending.len()
-        );
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Errors as one line for the terminal: each cause said once, database
 //! errors by their message alone (no driver wrappers, no server source lines).
 
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::DbErr;
+
+use crate::db::open::{message as db_message, sqlx_message};
 
 /// `err` and its causes joined by `": "`, a cause (or the part of one)
 /// already said left out: wrappers often repeat their source's text.
@@ -34,35 +36,6 @@ fn describe(cause: &(dyn std::error::Error + 'static)) -> (String, bool) {
     (cause.to_string(), false)
 }
 
-/// What went wrong with the database, in the database's words.
-pub fn db_message(err: &DbErr) -> String {
-    match err {
-        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => match runtime {
-            RuntimeErr::SqlxError(e) => sqlx_message(e),
-            RuntimeErr::Internal(text) => text.clone(),
-        },
-        DbErr::Custom(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn sqlx_message(err: &sea_orm::sqlx::Error) -> String {
-    use sea_orm::sqlx::Error;
-    match err {
-        // PostgreSQL's message; its `Display` adds the server's source line.
-        Error::Database(db) => db.message().to_owned(),
-        Error::Io(io) => io.to_string(),
-        other => {
-            // The innermost cause is the one worth reading ("Connection refused").
-            let mut deepest: &dyn std::error::Error = other;
-            while let Some(next) = deepest.source() {
-                deepest = next;
-            }
-            deepest.to_string()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +60,7 @@ mod tests {
             std::io::ErrorKind::ConnectionRefused,
             "Connection refused (os error 111)",
         ));
-        let err = DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(io)));
+        let err = DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(io)));
         assert_eq!(db_message(&err), "Connection refused (os error 111)");
     }
 }

@@ -10,8 +10,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
 use super::database;
-use super::errors::db_message;
 use crate::config::Config;
+use crate::db::open::message as db_message;
 use crate::db::{self, Db, Migrator};
 
 /// Arguments of `migrate`.

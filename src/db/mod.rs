@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod lookup;
+pub mod open;
 
 use std::time::Duration;
 

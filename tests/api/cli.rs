@@ -728,20 +728,29 @@ fn an_unreachable_database_is_named_once() {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let url = format!("postgres://nobody@127.0.0.1:{port}/none");
-    let out = run(
-        dir.path(),
-        &[("DATABASE_URL", &url), ("JWT_SECRET", JWT_SECRET)],
-        &["users", "list"],
-    );
-    let err = text(&out.stderr);
-    assert!(!out.status.success());
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("error: DATABASE_URL: cannot connect to the database: "),
-        "{err}"
-    );
-    assert_eq!(err.matches("cannot connect").count(), 1, "{err}");
-    assert!(err.contains("refused"), "the cause: {err}");
+    // The service at start and a command say the same, once.
+    for command in [&["users", "list"][..], &["serve", "--port", "0"][..]] {
+        let out = run(
+            dir.path(),
+            &[("DATABASE_URL", &url), ("JWT_SECRET", JWT_SECRET)],
+            command,
+        );
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{command:?}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{command:?}: no error line in {err}"));
+        assert!(
+            line.starts_with("error: DATABASE_URL: cannot connect to the database: "),
+            "{command:?}: {line}"
+        );
+        assert_eq!(line.matches("cannot connect").count(), 1, "{line}");
+        assert!(line.contains("refused"), "{command:?}: the cause: {line}");
+        if command[0] == "users" {
+            assert_eq!(err.lines().count(), 1, "only the error: {err}");
+        }
+    }
 }
 
 // ------------------------------------------------------------ the data-directory lock
