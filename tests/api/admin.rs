@@ -16,7 +16,7 @@ use crate::helpers::{
     invalid_fields, jwt_claims, path_of, spawn_app_with_admin,
 };
 use crate::on_both_databases;
-use crate::smtp::Captured;
+use crate::helpers::smtp::Captured;
 
 // ------------------------------------------------------------------ helpers
 

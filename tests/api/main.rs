@@ -2,7 +2,6 @@
 //! and PostgreSQL, a real SMTP server on loopback.
 
 mod helpers;
-mod smtp;
 
 mod admin;
 mod contract;

@@ -22,7 +22,7 @@ use crate::helpers::{
     link_in, path_of, query_param, spawn_app, spawn_app_with,
 };
 use crate::on_both_databases;
-use crate::smtp::SmtpSink;
+use crate::helpers::smtp::SmtpSink;
 
 const WRONG: &str = "not-the-right-passphrase";
 const ISSUER: &str = "http://localhost:8000";
