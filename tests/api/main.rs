@@ -4,16 +4,19 @@
 mod helpers;
 
 mod admin;
+mod auth_extractor;
 mod contract;
 mod docs;
 mod explain;
 mod faults;
 mod listing;
-mod login;
+mod hashing;
+mod lockout;
+mod logout;
 mod mail;
 mod me;
 mod operations;
-mod password;
+mod password_reset;
 mod permissions;
 mod pictures;
 mod profiles;
@@ -21,4 +24,5 @@ mod registration;
 mod security;
 mod sessions;
 mod startup;
+mod token_endpoint;
 mod verification;

@@ -18,6 +18,12 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// A password that passes the policy.
 pub const PASSWORD: &str = "plenty-long-passphrase";
 
+/// A password that is not the user's.
+pub const WRONG: &str = "not-the-right-passphrase";
+
+/// The issuer of the tokens of every test app (its default public base URL).
+pub const ISSUER: &str = "http://localhost:8000";
+
 /// The administrator [`spawn_app_with_admin`] creates from the environment.
 pub const ADMIN_EMAIL: &str = "root@example.com";
 /// Its password.

@@ -31,13 +31,14 @@ pub mod smtp;
 
 pub use accounts::jwt_claims;
 pub use app::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, PASSWORD, TestApp, spawn_app, spawn_app_with,
-    spawn_app_with_admin,
+    ADMIN_EMAIL, ADMIN_PASSWORD, ISSUER, JWT_SECRET, PASSWORD, TestApp, WRONG, spawn_app,
+    spawn_app_with, spawn_app_with_admin,
 };
 pub use mail::{link_in, path_of, query_param};
 pub use postgres::PgDatabase;
 pub use requests::{
-    assert_problem, assert_token_error, assert_unauthorized, header, invalid_fields, ok_json,
+    assert_oauth_error, assert_problem, assert_token_error, assert_tokens, assert_unauthorized,
+    count_of, header, invalid_fields, ok_json, timestamp,
 };
 pub use s3::S3Server;
 

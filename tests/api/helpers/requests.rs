@@ -1,8 +1,9 @@
 //! Requests to a [`TestApp`], and checks of the shapes every answer of a
 //! kind shares: problem+json, RFC 6749 errors, token answers, bearer 401s.
 
+use chrono::{DateTime, Utc};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::app::TestApp;
 
@@ -75,6 +76,48 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Sends the token endpoint the same `form` from `n` concurrent tasks,
+    /// the `i`th to the instance at `addresses[i % addresses.len()]`;
+    /// returns the statuses.
+    pub async fn concurrent_token_requests(
+        &self,
+        addresses: &[&str],
+        n: usize,
+        form: &[(&str, &str)],
+    ) -> Vec<StatusCode> {
+        let form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let url = format!("{}/login", addresses[i % addresses.len()]);
+                let (client, form) = (self.client.clone(), form.clone());
+                tokio::spawn(async move {
+                    let response = client.post(url).form(&form).send().await;
+                    response.expect("request").status()
+                })
+            })
+            .collect();
+        let mut statuses = Vec::with_capacity(n);
+        for task in tasks {
+            statuses.push(task.await.expect("task"));
+        }
+        statuses
+    }
+
+    /// `POST /verify-email/resend` for an unknown address (a rate-limited
+    /// route with no other effect), with an optional `X-Forwarded-For`.
+    pub async fn resend_from(&self, forwarded_for: Option<&str>) -> Response {
+        let mut request = self
+            .request(Method::POST, "/verify-email/resend")
+            .json(&json!({ "email": "nobody@example.com" }));
+        if let Some(client) = forwarded_for {
+            request = request.header("x-forwarded-for", client);
+        }
+        request.send().await.expect("request")
+    }
+
     /// Presents `refresh_token` at the token endpoint (refresh grant).
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.token_request(&[
@@ -91,6 +134,20 @@ pub fn header(response: &Response, name: &str) -> Option<String> {
         .headers()
         .get(name)
         .map(|v| v.to_str().expect("ascii header").to_owned())
+}
+
+/// How many of `statuses` are `status`.
+pub fn count_of(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+/// The RFC 3339 timestamp `value` (a JSON string).
+pub fn timestamp(value: &Value) -> DateTime<Utc> {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("a timestamp: {value}"))
+        .parse()
+        .expect("RFC 3339")
 }
 
 /// The `Content-Type` of `response` (empty when absent).
