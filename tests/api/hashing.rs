@@ -62,6 +62,4 @@ async fn imported_bcrypt_hashes_log_in_and_become_argon2id(backend: Backend) {
     }
 }
 
-on_both_databases!(
-    imported_bcrypt_hashes_log_in_and_become_argon2id,
-);
+on_both_databases!(imported_bcrypt_hashes_log_in_and_become_argon2id,);

@@ -84,11 +84,11 @@ async fn concurrent_failures_lock_at_exactly_the_limit(backend: Backend) {
 
     let statuses = app
         .concurrent_token_requests(
-        &[&app.address],
-        10,
-        &[("username", "storm@example.com"), ("password", WRONG)],
-    )
-    .await;
+            &[&app.address],
+            10,
+            &[("username", "storm@example.com"), ("password", WRONG)],
+        )
+        .await;
 
     let row = app.user_row(&id).await;
     assert_eq!(row.failed_login_attempts, 3, "{statuses:?}");
@@ -202,7 +202,9 @@ async fn two_instances_share_one_lockout(backend: Backend) {
         let right = app.login_at(address, "shared@example.com", PASSWORD).await;
         assert_token_error(right, StatusCode::LOCKED).await;
     }
-    let more = app.login_at(&instances[1], "shared@example.com", WRONG).await;
+    let more = app
+        .login_at(&instances[1], "shared@example.com", WRONG)
+        .await;
     assert_token_error(more, StatusCode::LOCKED).await;
     assert_eq!(
         app.user_row(&id).await.failed_login_attempts,

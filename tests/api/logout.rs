@@ -48,6 +48,4 @@ async fn logout_ends_the_session_at_once(backend: Backend) {
     assert_unauthorized(logout(&app, None).await, "logout without a token").await;
 }
 
-on_both_databases!(
-    logout_ends_the_session_at_once,
-);
+on_both_databases!(logout_ends_the_session_at_once,);

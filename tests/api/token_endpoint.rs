@@ -318,17 +318,21 @@ async fn concurrent_refreshes_with_one_token_succeed_once(backend: Backend) {
 
     let statuses = app
         .concurrent_token_requests(
-        &[&app.address],
-        6,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh_token),
-        ],
-    )
-    .await;
+            &[&app.address],
+            6,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh_token),
+            ],
+        )
+        .await;
 
     assert_eq!(count_of(&statuses, StatusCode::OK), 1, "{statuses:?}");
-    assert_eq!(count_of(&statuses, StatusCode::BAD_REQUEST), 5, "{statuses:?}");
+    assert_eq!(
+        count_of(&statuses, StatusCode::BAD_REQUEST),
+        5,
+        "{statuses:?}"
+    );
 }
 
 // ------------------------------------------------------------------ timing

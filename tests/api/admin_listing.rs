@@ -1,5 +1,5 @@
-//! `GET /users` against a seeded population with known answers: search,
-//! filters, every sort, paging and its links, and parameter validation.
+//! The staff listing, `GET /users`, against a seeded population with known
+//! answers: search, filters, every sort, paging and its links, and parameter validation.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,13 +2,17 @@
 //! role × each endpoint × each target role (and the actor itself), with the
 //! status the contract's Roles table gives. Every cell acts on a fresh
 //! target (and, for "self", a fresh actor), so no cell sees another's effects.
+//! And nobody raises their own role, through any endpoint.
 
 use reqwest::{Method, Response, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use user_management::db::entities::users;
+use user_management::domain::Role as DomainRole;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem, spawn_app_with_admin};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, assert_problem, invalid_fields, ok_json, spawn_app_with_admin,
+};
 use crate::on_both_databases;
 
 /// A role, as the tests name it.
@@ -611,10 +615,98 @@ fn assert_matrix_is_complete(cells: &[Cell]) {
     );
 }
 
+// -------------------------------------------------------- no self-escalation
+
+async fn nobody_raises_their_own_role(backend: Backend) {
+    let Some(app) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let (_, root) = app.admin().await;
+    let (user_id, user) = app
+        .user_with_role_as(&root, "user@example.com", "AUTHENTICATED")
+        .await;
+    let (manager_id, manager) = app
+        .user_with_role_as(&root, "manager@example.com", "MANAGER")
+        .await;
+
+    let patch_me = app
+        .call(
+            Method::PATCH,
+            "/me",
+            Some(&user),
+            Some(&json!({"role": "ADMIN"})),
+        )
+        .await;
+    let register = app
+        .register("climber@example.com", json!({"role": "ADMIN"}))
+        .await;
+    let manager_patch = app
+        .patch_user(
+            &manager,
+            &manager_id,
+            &json!({"role": "ADMIN", "first_name": "Boss"}),
+        )
+        .await;
+    let manager_put = app
+        .call(
+            Method::PUT,
+            &format!("/users/{manager_id}"),
+            Some(&manager),
+            Some(&json!({"role": "ADMIN"})),
+        )
+        .await;
+    let manager_role = app.put_role(&manager, &manager_id, "ADMIN").await;
+    let user_role = app.put_role(&user, &user_id, "MANAGER").await;
+    let manager_creates_admin = app
+        .call(
+            Method::POST,
+            "/users",
+            Some(&manager),
+            Some(&json!({"email": "friend@example.com", "password": PASSWORD, "role": "ADMIN"})),
+        )
+        .await;
+
+    assert_eq!(invalid_fields(patch_me).await, ["role"]);
+    assert_eq!(invalid_fields(register).await, ["role"]);
+    assert_eq!(invalid_fields(manager_patch).await, ["role"]);
+    assert_eq!(invalid_fields(manager_put).await, ["role"]);
+    assert_problem(manager_role, StatusCode::FORBIDDEN).await;
+    assert_problem(user_role, StatusCode::FORBIDDEN).await;
+    assert_problem(manager_creates_admin, StatusCode::FORBIDDEN).await;
+    let user_row = app.find_user(&user_id).await.expect("user");
+    let manager_row = app.find_user(&manager_id).await.expect("manager");
+    assert_eq!(user_row.role, DomainRole::Authenticated);
+    assert_eq!(manager_row.role, DomainRole::Manager);
+    assert_eq!(
+        manager_row.first_name, None,
+        "a refused body changes nothing"
+    );
+    assert_eq!(
+        ok_json(app.get("/me", Some(&user)).await, "me").await["role"],
+        "AUTHENTICATED"
+    );
+    assert_eq!(
+        ok_json(app.get("/me", Some(&manager)).await, "me").await["role"],
+        "MANAGER"
+    );
+    assert!(
+        users::Entity::find()
+            .filter(users::Column::EmailNorm.is_in(["climber@example.com", "friend@example.com"]))
+            .one(&app.db)
+            .await
+            .expect("query")
+            .is_none(),
+        "no account came of the refused requests"
+    );
+    let audit = app.audit_events(&root, "action=role_changed").await;
+    assert_eq!(audit["total"], 0);
+}
+
 on_both_databases!(
     listing_creation_and_audit_log,
     reading_and_updating_users,
     deleting_users_and_changing_roles,
     locking_and_unlocking_users,
     setting_professional_status,
+    nobody_raises_their_own_role,
 );
