@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -129,6 +129,60 @@ struct Account {
     password: String,
 }
 
+/// Each of `pair` removes the other at the same moment; returns the two
+/// statuses.
+async fn remove_each_other(
+    app: &TestApp,
+    pair: &[Account; 2],
+    removal: Removal,
+) -> [StatusCode; 2] {
+    let (a, _) = app.tokens(&pair[0].email, &pair[0].password).await;
+    let (b, _) = app.tokens(&pair[1].email, &pair[1].password).await;
+    let act = |token: String, id: String| async move {
+        match removal {
+            Removal::Demote => app.put_role(&token, &id, "MANAGER").await,
+            Removal::Lock => app.lock_user(&token, &id).await,
+            Removal::Delete => app.delete_user(&token, &id).await,
+        }
+    };
+
+    let (first, second) = tokio::join!(act(a, pair[1].id.clone()), act(b, pair[0].id.clone()));
+    [first.status(), second.status()]
+}
+
+/// Makes the loser of a round an active ADMIN again, as the `winner`
+/// (demoted: promoted back; locked: unlocked; deleted: a new admin).
+async fn restore_pair(
+    app: &TestApp,
+    pair: &mut [Account; 2],
+    winner: usize,
+    removal: Removal,
+    round: usize,
+) {
+    let loser = 1 - winner;
+    let (token, _) = app
+        .tokens(&pair[winner].email, &pair[winner].password)
+        .await;
+    match removal {
+        Removal::Demote => {
+            let back = app.put_role(&token, &pair[loser].id, "ADMIN").await;
+            ok_json(back, "promote back").await;
+        }
+        Removal::Lock => {
+            ok_json(app.unlock_user(&token, &pair[loser].id).await, "unlock").await;
+        }
+        Removal::Delete => {
+            let email = format!("pair-{}@example.com", round + 1);
+            let created = app.create_user_as(&token, &email, "ADMIN", json!({})).await;
+            pair[loser] = Account {
+                id: created["id"].as_str().expect("id").into(),
+                email,
+                password: PASSWORD.into(),
+            };
+        }
+    }
+}
+
 async fn two_admins_removing_each_other_at_once_leave_one(backend: Backend) {
     let Some(app) = spawn_app_with_admin(backend).await else {
         return;
@@ -160,22 +214,8 @@ async fn two_admins_removing_each_other_at_once_leave_one(backend: Backend) {
 
     for (round, removal) in rounds.into_iter().enumerate() {
         assert_eq!(active_admins(&app).await, 2, "round {round}: arranged");
-        let (a, _) = app.tokens(&pair[0].email, &pair[0].password).await;
-        let (b, _) = app.tokens(&pair[1].email, &pair[1].password).await;
-        let act = |token: String, id: String| {
-            let app = &app;
-            async move {
-                match removal {
-                    Removal::Demote => app.put_role(&token, &id, "MANAGER").await,
-                    Removal::Lock => app.lock_user(&token, &id).await,
-                    Removal::Delete => app.delete_user(&token, &id).await,
-                }
-            }
-        };
+        let statuses = remove_each_other(&app, &pair, removal).await;
 
-        let (first, second) = tokio::join!(act(a, pair[1].id.clone()), act(b, pair[0].id.clone()));
-
-        let statuses = [first.status(), second.status()];
         let won: Vec<usize> = (0..2).filter(|&i| statuses[i].is_success()).collect();
         assert_eq!(
             won.len(),
@@ -194,33 +234,69 @@ async fn two_admins_removing_each_other_at_once_leave_one(backend: Backend) {
             "round {round} ({removal:?}): one ADMIN remains"
         );
         // Restore two active admins for the next round.
-        let winner = won[0];
-        let loser = 1 - winner;
-        let (token, _) = app
-            .tokens(&pair[winner].email, &pair[winner].password)
-            .await;
-        match removal {
-            Removal::Demote => {
-                let back = app.put_role(&token, &pair[loser].id, "ADMIN").await;
-                ok_json(back, "promote back").await;
-            }
-            Removal::Lock => {
-                ok_json(app.unlock_user(&token, &pair[loser].id).await, "unlock").await;
-            }
-            Removal::Delete => {
-                let email = format!("pair-{}@example.com", round + 1);
-                let created = app.create_user_as(&token, &email, "ADMIN", json!({})).await;
-                pair[loser] = Account {
-                    id: created["id"].as_str().expect("id").into(),
-                    email,
-                    password: PASSWORD.into(),
-                };
-            }
-        }
+        restore_pair(&app, &mut pair, won[0], removal, round).await;
     }
 }
 
 // ------------------------------------------------------------ staff actions
+
+/// The role change of `user_id` (AUTHENTICATED to MANAGER, by the admin
+/// (id, token)) was mailed to the user and audited.
+async fn assert_role_change_mailed_and_audited(
+    app: &TestApp,
+    (root_id, root): (&str, &str),
+    user_id: &str,
+) {
+    let mail = app.mail_to("promoted@example.com", "role", 1).await;
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0].subject().contains("MANAGER"),
+        "{}",
+        mail[0].subject()
+    );
+    let text = mail[0].text();
+    assert!(
+        text.contains("AUTHENTICATED") && text.contains("MANAGER"),
+        "{text}"
+    );
+    let events = app
+        .audit_items(root, &format!("user_id={user_id}&action=role_changed"))
+        .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor_id"], root_id);
+    assert_eq!(events[0]["user_id"], user_id);
+    assert_eq!(events[0]["details"]["from"], "AUTHENTICATED");
+    assert_eq!(events[0]["details"]["to"], "MANAGER");
+}
+
+/// Setting the role `user_id` already has ends no session, audits and
+/// mails nothing.
+async fn assert_same_role_changes_nothing(
+    app: &TestApp,
+    root: &str,
+    user_id: &str,
+    new_token: &str,
+) {
+    let unchanged = app.put_role(root, user_id, "MANAGER").await;
+    ok_json(unchanged, "same role again").await;
+    assert_eq!(
+        app.get("/me", Some(new_token)).await.status(),
+        StatusCode::OK,
+        "setting the same role ends no session"
+    );
+    assert_eq!(
+        app.audit_items(root, &format!("user_id={user_id}&action=role_changed"))
+            .await
+            .len(),
+        1,
+        "no change, no event"
+    );
+    assert_eq!(
+        app.outbox_rows("promoted@example.com").await,
+        1,
+        "no second email"
+    );
+}
 
 async fn a_role_change_ends_sessions_emails_and_is_audited(backend: Backend) {
     let Some(app) = spawn_app_with_admin(backend).await else {
@@ -250,46 +326,9 @@ async fn a_role_change_ends_sessions_emails_and_is_audited(backend: Backend) {
         StatusCode::OK,
         "the new role is in force"
     );
-    let mail = app.mail_to("promoted@example.com", "role", 1).await;
-    assert_eq!(mail.len(), 1);
-    assert!(
-        mail[0].subject().contains("MANAGER"),
-        "{}",
-        mail[0].subject()
-    );
-    let text = mail[0].text();
-    assert!(
-        text.contains("AUTHENTICATED") && text.contains("MANAGER"),
-        "{text}"
-    );
-    let events = app
-        .audit_items(&root, &format!("user_id={user_id}&action=role_changed"))
-        .await;
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["actor_id"], root_id.as_str());
-    assert_eq!(events[0]["user_id"], user_id.as_str());
-    assert_eq!(events[0]["details"]["from"], "AUTHENTICATED");
-    assert_eq!(events[0]["details"]["to"], "MANAGER");
+    assert_role_change_mailed_and_audited(&app, (&root_id, &root), &user_id).await;
 
-    let unchanged = app.put_role(&root, &user_id, "MANAGER").await;
-    ok_json(unchanged, "same role again").await;
-    assert_eq!(
-        app.get("/me", Some(&new_token)).await.status(),
-        StatusCode::OK,
-        "setting the same role ends no session"
-    );
-    assert_eq!(
-        app.audit_items(&root, &format!("user_id={user_id}&action=role_changed"))
-            .await
-            .len(),
-        1,
-        "no change, no event"
-    );
-    assert_eq!(
-        app.outbox_rows("promoted@example.com").await,
-        1,
-        "no second email"
-    );
+    assert_same_role_changes_nothing(&app, &root, &user_id, &new_token).await;
     let bad = app.put_role(&root, &user_id, "SUPERUSER").await;
     assert_eq!(invalid_fields(bad).await, ["role"]);
 }
@@ -342,6 +381,76 @@ async fn a_lock_ends_sessions_and_refuses_login_until_unlocked(backend: Backend)
     assert_eq!(events[0]["details"]["reason"], "manual");
 }
 
+/// Professional status granted to `user_id` (`the_pro`) by `manager_id`
+/// was mailed, audited and shows on the public profile.
+async fn assert_grant_mailed_audited_and_public(
+    app: &TestApp,
+    root: &str,
+    manager_id: &str,
+    user_id: &str,
+) {
+    let mail = app.mail_to("pro@example.com", "professional", 1).await;
+    assert!(
+        mail[0]
+            .text()
+            .to_lowercase()
+            .contains("now has professional status"),
+        "{}",
+        mail[0].text()
+    );
+    let events = app
+        .audit_items(
+            root,
+            &format!("user_id={user_id}&action=professional_status_changed"),
+        )
+        .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor_id"], manager_id);
+    assert_eq!(events[0]["details"]["from"], false);
+    assert_eq!(events[0]["details"]["to"], true);
+    let profile = app.get("/profiles/the_pro", None).await;
+    assert_eq!(ok_json(profile, "profile").await["is_professional"], true);
+}
+
+/// Revoking professional status stamps it anew and mails; revoking it again
+/// changes, mails and audits nothing.
+async fn assert_revocation_restamped_once(
+    app: &TestApp,
+    root: &str,
+    user_id: &str,
+    stamped: DateTime<Utc>,
+) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let revoked = ok_json(app.set_professional(root, user_id, false).await, "off").await;
+    assert_eq!(revoked["is_professional"], false);
+    assert!(timestamp(&revoked["professional_status_updated_at"]) > stamped);
+    let mail = app.mail_to("pro@example.com", "professional", 2).await;
+    assert!(
+        mail[1].text().to_lowercase().contains("no longer"),
+        "{}",
+        mail[1].text()
+    );
+    let unchanged = ok_json(app.set_professional(root, user_id, false).await, "same").await;
+    assert_eq!(
+        unchanged["professional_status_updated_at"], revoked["professional_status_updated_at"],
+        "no change, no new stamp"
+    );
+    assert_eq!(
+        app.outbox_rows("pro@example.com").await,
+        2,
+        "no third email"
+    );
+    assert_eq!(
+        app.audit_items(
+            root,
+            &format!("user_id={user_id}&action=professional_status_changed")
+        )
+        .await
+        .len(),
+        2
+    );
+}
+
 async fn professional_status_is_stamped_emailed_and_audited(backend: Backend) {
     let Some(app) = spawn_app_with_admin(backend).await else {
         return;
@@ -373,57 +482,9 @@ async fn professional_status_is_stamped_emailed_and_audited(backend: Backend) {
     let stored = app.find_user(&user_id).await.expect("user");
     assert!(stored.is_professional);
     assert_eq!(stored.professional_status_updated_at, Some(stamped));
-    let mail = app.mail_to("pro@example.com", "professional", 1).await;
-    assert!(
-        mail[0]
-            .text()
-            .to_lowercase()
-            .contains("now has professional status"),
-        "{}",
-        mail[0].text()
-    );
-    let events = app
-        .audit_items(
-            &root,
-            &format!("user_id={user_id}&action=professional_status_changed"),
-        )
-        .await;
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["actor_id"], manager_id.as_str());
-    assert_eq!(events[0]["details"]["from"], false);
-    assert_eq!(events[0]["details"]["to"], true);
-    let profile = app.get("/profiles/the_pro", None).await;
-    assert_eq!(ok_json(profile, "profile").await["is_professional"], true);
+    assert_grant_mailed_audited_and_public(&app, &root, &manager_id, &user_id).await;
 
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let revoked = ok_json(app.set_professional(&root, &user_id, false).await, "off").await;
-    assert_eq!(revoked["is_professional"], false);
-    assert!(timestamp(&revoked["professional_status_updated_at"]) > stamped);
-    let mail = app.mail_to("pro@example.com", "professional", 2).await;
-    assert!(
-        mail[1].text().to_lowercase().contains("no longer"),
-        "{}",
-        mail[1].text()
-    );
-    let unchanged = ok_json(app.set_professional(&root, &user_id, false).await, "same").await;
-    assert_eq!(
-        unchanged["professional_status_updated_at"], revoked["professional_status_updated_at"],
-        "no change, no new stamp"
-    );
-    assert_eq!(
-        app.outbox_rows("pro@example.com").await,
-        2,
-        "no third email"
-    );
-    assert_eq!(
-        app.audit_items(
-            &root,
-            &format!("user_id={user_id}&action=professional_status_changed")
-        )
-        .await
-        .len(),
-        2
-    );
+    assert_revocation_restamped_once(&app, &root, &user_id, stamped).await;
     let not_bool = app
         .call(
             Method::PUT,

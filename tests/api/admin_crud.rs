@@ -10,8 +10,8 @@ use user_management::db::entities::users;
 use user_management::domain::Role;
 
 use crate::helpers::{
-    Backend, PASSWORD, assert_problem, assert_token_error, assert_unauthorized, invalid_fields,
-    jwt_claims, ok_json, spawn_app_with_admin,
+    Backend, PASSWORD, TestApp, assert_problem, assert_token_error, assert_unauthorized,
+    invalid_fields, jwt_claims, ok_json, spawn_app_with_admin,
 };
 use crate::on_both_databases;
 
@@ -126,6 +126,132 @@ async fn a_deleted_user_is_gone_but_its_audit_trail_stays(backend: Backend) {
     assert_ne!(reused["id"], user_id.as_str(), "the address is free again");
 }
 
+/// Creates an AUTHENTICATED user `email` with `nickname` as `root`;
+/// returns its id.
+async fn nicknamed(app: &TestApp, root: &str, email: &str, nickname: &str) -> String {
+    let user = app
+        .create_user_as(
+            root,
+            email,
+            "AUTHENTICATED",
+            json!({ "nickname": nickname }),
+        )
+        .await;
+    user["id"].as_str().expect("id").to_owned()
+}
+
+/// The staff edit (`body`) of `target_id` is stored, and the user logs in
+/// with the new email only.
+async fn assert_stored_and_renamed(app: &TestApp, root: &str, target_id: &str, body: &Value) {
+    let read = ok_json(
+        app.get(&format!("/users/{target_id}"), Some(root)).await,
+        "read",
+    )
+    .await;
+    for field in [
+        "email",
+        "nickname",
+        "first_name",
+        "last_name",
+        "bio",
+        "github_profile_url",
+    ] {
+        assert_eq!(read[field], body[field], "stored {field}");
+    }
+    app.tokens("renamed.user@example.org", PASSWORD).await;
+    let old = app.login("target@example.com", PASSWORD).await;
+    assert_token_error(old, StatusCode::UNAUTHORIZED).await;
+}
+
+/// Another user's email or nickname (any case) is a 409, and nothing of the
+/// refused update of `other_id` is kept.
+async fn assert_taken_email_and_nickname_refused(app: &TestApp, root: &str, other_id: &str) {
+    let other_before = app.find_user(other_id).await.expect("other");
+    let taken = app
+        .patch_user(
+            root,
+            other_id,
+            &json!({"email": "RENAMED.user@example.ORG", "first_name": "Nope"}),
+        )
+        .await;
+    let taken_body = assert_problem(taken, StatusCode::CONFLICT).await;
+    assert!(
+        taken_body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("email"),
+        "{taken_body}"
+    );
+    let nick_taken = app
+        .patch_user(root, other_id, &json!({"nickname": "renamed_NICK"}))
+        .await;
+    assert_problem(nick_taken, StatusCode::CONFLICT).await;
+    let other_after = app.find_user(other_id).await.expect("other");
+    assert_eq!(other_after.email, other_before.email);
+    assert_eq!(other_after.nickname, other_before.nickname);
+    assert_eq!(
+        other_after.first_name, None,
+        "nothing of a refused update is kept"
+    );
+}
+
+/// A user may change the case of their own email; a PUT is a partial
+/// update where null clears.
+async fn assert_case_change_and_partial_put(app: &TestApp, root: &str, target_id: &str) {
+    let own_case = app
+        .patch_user(
+            root,
+            target_id,
+            &json!({"email": "renamed.user@example.org"}),
+        )
+        .await;
+    assert_eq!(
+        ok_json(own_case, "case of its own email").await["email"],
+        "renamed.user@example.org"
+    );
+    let put = app
+        .call(
+            Method::PUT,
+            &format!("/users/{target_id}"),
+            Some(root),
+            Some(&json!({"bio": null, "last_name": "Smith"})),
+        )
+        .await;
+    let put = ok_json(put, "PUT is a partial update").await;
+    assert_eq!(put["bio"], Value::Null, "null clears");
+    assert_eq!(put["last_name"], "Smith");
+    assert_eq!(put["first_name"], "Ren", "absent fields are kept");
+    assert_eq!(put["nickname"], "Renamed_Nick");
+}
+
+/// Invalid fields are 422 naming each, privileged fields are refused, and
+/// nothing of it is stored.
+async fn assert_invalid_and_privileged_fields_refused(app: &TestApp, root: &str, target_id: &str) {
+    let invalid = app
+        .patch_user(
+            root,
+            target_id,
+            &json!({"email": "not-an-address", "first_name": "x".repeat(101)}),
+        )
+        .await;
+    let mut fields = invalid_fields(invalid).await;
+    fields.sort();
+    assert_eq!(fields, ["email", "first_name"]);
+    for (body, field) in [
+        (json!({"role": "ADMIN"}), "role"),
+        (json!({"is_locked": true}), "is_locked"),
+        (json!({"is_professional": true}), "is_professional"),
+        (json!({"password": PASSWORD}), "password"),
+    ] {
+        let response = app.patch_user(root, target_id, &body).await;
+        assert_eq!(invalid_fields(response).await, [field], "{body}");
+    }
+    let stored = app.find_user(target_id).await.expect("target");
+    assert_eq!(stored.email, "renamed.user@example.org");
+    assert_eq!(stored.role, Role::Authenticated);
+    assert!(!stored.is_locked && !stored.is_professional);
+}
+
 async fn staff_edit_profile_fields_and_email(backend: Backend) {
     let Some(app) = spawn_app_with_admin(backend).await else {
         return;
@@ -134,24 +260,8 @@ async fn staff_edit_profile_fields_and_email(backend: Backend) {
     let (_, manager) = app
         .user_with_role_as(&root, "manager@example.com", "MANAGER")
         .await;
-    let target = app
-        .create_user_as(
-            &root,
-            "target@example.com",
-            "AUTHENTICATED",
-            json!({"nickname": "target_nick"}),
-        )
-        .await;
-    let target_id = target["id"].as_str().expect("id").to_owned();
-    let other = app
-        .create_user_as(
-            &root,
-            "other@example.com",
-            "AUTHENTICATED",
-            json!({"nickname": "other_nick"}),
-        )
-        .await;
-    let other_id = other["id"].as_str().expect("id").to_owned();
+    let target_id = nicknamed(&app, &root, "target@example.com", "target_nick").await;
+    let other_id = nicknamed(&app, &root, "other@example.com", "other_nick").await;
 
     let response = app
         .patch_user(
@@ -177,101 +287,41 @@ async fn staff_edit_profile_fields_and_email(backend: Backend) {
     assert_eq!(body["bio"], "Edited by staff.");
     assert_eq!(body["github_profile_url"], "https://github.com/renamed");
     assert_eq!(body["role"], "AUTHENTICATED");
-    let read = ok_json(
-        app.get(&format!("/users/{target_id}"), Some(&root)).await,
-        "read",
-    )
-    .await;
-    for field in [
-        "email",
-        "nickname",
-        "first_name",
-        "last_name",
-        "bio",
-        "github_profile_url",
-    ] {
-        assert_eq!(read[field], body[field], "stored {field}");
-    }
-    app.tokens("renamed.user@example.org", PASSWORD).await;
-    let old = app.login("target@example.com", PASSWORD).await;
-    assert_token_error(old, StatusCode::UNAUTHORIZED).await;
+    assert_stored_and_renamed(&app, &root, &target_id, &body).await;
 
-    let other_before = app.find_user(&other_id).await.expect("other");
-    let taken = app
-        .patch_user(
-            &root,
-            &other_id,
-            &json!({"email": "RENAMED.user@example.ORG", "first_name": "Nope"}),
-        )
-        .await;
-    let taken_body = assert_problem(taken, StatusCode::CONFLICT).await;
-    assert!(
-        taken_body["detail"]
-            .as_str()
-            .expect("detail")
-            .contains("email"),
-        "{taken_body}"
-    );
-    let nick_taken = app
-        .patch_user(&root, &other_id, &json!({"nickname": "renamed_NICK"}))
-        .await;
-    assert_problem(nick_taken, StatusCode::CONFLICT).await;
-    let other_after = app.find_user(&other_id).await.expect("other");
-    assert_eq!(other_after.email, other_before.email);
-    assert_eq!(other_after.nickname, other_before.nickname);
-    assert_eq!(
-        other_after.first_name, None,
-        "nothing of a refused update is kept"
-    );
+    assert_taken_email_and_nickname_refused(&app, &root, &other_id).await;
+    assert_case_change_and_partial_put(&app, &root, &target_id).await;
+    assert_invalid_and_privileged_fields_refused(&app, &root, &target_id).await;
+}
 
-    let own_case = app
-        .patch_user(
-            &root,
-            &target_id,
-            &json!({"email": "renamed.user@example.org"}),
-        )
-        .await;
-    assert_eq!(
-        ok_json(own_case, "case of its own email").await["email"],
-        "renamed.user@example.org"
-    );
-    let put = app
-        .call(
+/// Every staff call on user `id`: method, path and body.
+fn staff_calls_on(id: &str) -> [(Method, String, Option<Value>); 8] {
+    [
+        (Method::GET, format!("/users/{id}"), None),
+        (
+            Method::PATCH,
+            format!("/users/{id}"),
+            Some(json!({"first_name": "X"})),
+        ),
+        (
             Method::PUT,
-            &format!("/users/{target_id}"),
-            Some(&root),
-            Some(&json!({"bio": null, "last_name": "Smith"})),
-        )
-        .await;
-    let put = ok_json(put, "PUT is a partial update").await;
-    assert_eq!(put["bio"], Value::Null, "null clears");
-    assert_eq!(put["last_name"], "Smith");
-    assert_eq!(put["first_name"], "Ren", "absent fields are kept");
-    assert_eq!(put["nickname"], "Renamed_Nick");
-
-    let invalid = app
-        .patch_user(
-            &root,
-            &target_id,
-            &json!({"email": "not-an-address", "first_name": "x".repeat(101)}),
-        )
-        .await;
-    let mut fields = invalid_fields(invalid).await;
-    fields.sort();
-    assert_eq!(fields, ["email", "first_name"]);
-    for (body, field) in [
-        (json!({"role": "ADMIN"}), "role"),
-        (json!({"is_locked": true}), "is_locked"),
-        (json!({"is_professional": true}), "is_professional"),
-        (json!({"password": PASSWORD}), "password"),
-    ] {
-        let response = app.patch_user(&root, &target_id, &body).await;
-        assert_eq!(invalid_fields(response).await, [field], "{body}");
-    }
-    let stored = app.find_user(&target_id).await.expect("target");
-    assert_eq!(stored.email, "renamed.user@example.org");
-    assert_eq!(stored.role, Role::Authenticated);
-    assert!(!stored.is_locked && !stored.is_professional);
+            format!("/users/{id}"),
+            Some(json!({"first_name": "X"})),
+        ),
+        (Method::DELETE, format!("/users/{id}"), None),
+        (
+            Method::PUT,
+            format!("/users/{id}/role"),
+            Some(json!({"role": "MANAGER"})),
+        ),
+        (Method::POST, format!("/users/{id}/lock"), None),
+        (Method::POST, format!("/users/{id}/unlock"), None),
+        (
+            Method::PUT,
+            format!("/users/{id}/professional"),
+            Some(json!({"is_professional": true})),
+        ),
+    ]
 }
 
 async fn unknown_or_malformed_ids_are_404(backend: Backend) {
@@ -292,32 +342,7 @@ async fn unknown_or_malformed_ids_are_404(backend: Backend) {
         "123",
         "00000000-0000-0000-0000-00000000000g",
     ] {
-        let calls = [
-            (Method::GET, format!("/users/{id}"), None),
-            (
-                Method::PATCH,
-                format!("/users/{id}"),
-                Some(json!({"first_name": "X"})),
-            ),
-            (
-                Method::PUT,
-                format!("/users/{id}"),
-                Some(json!({"first_name": "X"})),
-            ),
-            (Method::DELETE, format!("/users/{id}"), None),
-            (
-                Method::PUT,
-                format!("/users/{id}/role"),
-                Some(json!({"role": "MANAGER"})),
-            ),
-            (Method::POST, format!("/users/{id}/lock"), None),
-            (Method::POST, format!("/users/{id}/unlock"), None),
-            (
-                Method::PUT,
-                format!("/users/{id}/professional"),
-                Some(json!({"is_professional": true})),
-            ),
-        ];
+        let calls = staff_calls_on(id);
         for (method, path, body) in calls {
             let response = app
                 .call(method.clone(), &path, Some(&root), body.as_ref())
