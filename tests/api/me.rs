@@ -60,6 +60,30 @@ async fn me_returns_the_caller(backend: Backend) {
     );
 }
 
+/// A PATCH with `null` clears those fields and keeps the absent ones as
+/// they were (`updated`).
+async fn assert_null_clears_and_absent_fields_stay(app: &TestApp, access: &str, updated: &Value) {
+    let cleared = patch_me(
+        app,
+        access,
+        &json!({"bio": null, "github_profile_url": null}),
+    )
+    .await;
+    assert_eq!(cleared.status(), StatusCode::OK);
+    let stored = app.me(access).await;
+    assert_eq!(stored["bio"], Value::Null, "null clears");
+    assert_eq!(stored["github_profile_url"], Value::Null);
+    for kept in [
+        "nickname",
+        "first_name",
+        "last_name",
+        "linkedin_profile_url",
+        "profile_picture_url",
+    ] {
+        assert_eq!(stored[kept], updated[kept], "absent {kept} is unchanged");
+    }
+}
+
 async fn patch_me_updates_only_the_given_fields(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -101,26 +125,7 @@ async fn patch_me_updates_only_the_given_fields(backend: Backend) {
     assert_eq!(updated["role"], "AUTHENTICATED");
     assert_eq!(app.me(&access).await, updated, "stored as answered");
 
-    let cleared = patch_me(
-        &app,
-        &access,
-        &json!({"bio": null, "github_profile_url": null}),
-    )
-    .await;
-    assert_eq!(cleared.status(), StatusCode::OK);
-    let stored = app.me(&access).await;
-    assert_eq!(stored["bio"], Value::Null, "null clears");
-    assert_eq!(stored["github_profile_url"], Value::Null);
-    for kept in [
-        "nickname",
-        "first_name",
-        "last_name",
-        "linkedin_profile_url",
-        "profile_picture_url",
-    ] {
-        assert_eq!(stored[kept], updated[kept], "absent {kept} is unchanged");
-    }
-
+    assert_null_clears_and_absent_fields_stay(&app, &access, &updated).await;
     let nothing = patch_me(&app, &access, &json!({})).await;
     assert_eq!(nothing.status(), StatusCode::OK);
     let unchanged = app.me(&access).await;

@@ -76,12 +76,10 @@ async fn nickname_is_generated_when_omitted(backend: Backend) {
     assert!(parts[2].parse::<u16>().is_ok(), "{nickname}");
 }
 
-async fn each_field_rule_is_a_422_naming_the_field(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+/// One field set to a value its rule refuses, and the field named.
+fn field_rule_cases() -> Vec<(Value, &'static str)> {
     let long = |n: usize| "a".repeat(n);
-    let cases: Vec<(Value, &str)> = vec![
+    vec![
         (json!({"email": "not-an-email"}), "email"),
         (json!({"email": "a@b"}), "email"),
         (json!({"nickname": "ab"}), "nickname"),
@@ -122,7 +120,14 @@ async fn each_field_rule_is_a_422_naming_the_field(backend: Backend) {
         (json!({"role": "ADMIN"}), "role"),
         (json!({"is_locked": false}), "is_locked"),
         (json!({"email": 42}), "email"),
-    ];
+    ]
+}
+
+async fn each_field_rule_is_a_422_naming_the_field(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let cases = field_rule_cases();
     for (overrides, field) in cases {
         let mut body = json!({"email": "rules@example.com", "password": PASSWORD});
         for (k, v) in overrides.as_object().expect("object") {
