@@ -7,7 +7,7 @@ use image::{DynamicImage, ImageBuffer, ImageFormat, Rgb};
 use reqwest::{Method, StatusCode, multipart};
 use serde_json::Value;
 
-use crate::helpers::{Backend, S3Server, TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{Backend, S3Server, TestApp, assert_problem, path_of, spawn_app_with};
 
 /// Where pictures go in a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,10 +154,6 @@ async fn upload(
         .send()
         .await
         .expect("request")
-}
-
-fn path_of(url: &str) -> String {
-    crate::helpers::path_of(url)
 }
 
 /// The picture at `url` is served as a cacheable 512×512 JPEG; returns
