@@ -82,7 +82,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Sta
     )
 }
 
-/// Routes of `/health` and `/ready`.
+/// Routes of `/health`, `/ready` and `/metrics`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))

@@ -1,9 +1,13 @@
 //! Configuration: every setting is documented where a newcomer looks, and
 //! settings that cannot work stop the start with the variable to fix.
 
+use reqwest::StatusCode;
 use secrecy::SecretString;
+use serde_json::json;
 use user_management::config::Config;
 use user_management::startup::Application;
+
+use crate::helpers::binary::{Server, free_port, mail_in, mode, run, text, word_after};
 
 /// The environment variable of every setting, read from the command-line
 /// definition (each setting is a flag with an `env`).
@@ -105,4 +109,150 @@ async fn host_localhost_is_listened_on() {
         app.banner()
             .contains(&format!("public URL: http://localhost:{}", app.port()))
     );
+}
+
+// ------------------------------------------------- PUBLIC_BASE_URL, banner, files
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_port_alone_moves_the_links_and_the_docs_with_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let server = Server::start_in(dir.path(), port, &[], &["serve"]);
+    let banner = server.wait_for_line("the start-up banner", |l| l.contains("listening on"));
+    let docs = word_after(&banner, "docs at ");
+    assert_eq!(docs, format!("http://127.0.0.1:{port}/docs/"), "{banner}");
+    assert!(
+        banner.contains(&format!("public URL: http://localhost:{port}")),
+        "{banner}"
+    );
+    let client = reqwest::Client::new();
+    let page = client.get(docs).send().await.expect("docs");
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "the banner's docs URL answers"
+    );
+
+    let registered = client
+        .post(format!("http://127.0.0.1:{port}/register"))
+        .json(&json!({ "email": "walker@example.com", "password": crate::helpers::PASSWORD }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let outbox = dir.path().join("data/outbox");
+    let (txt, body) = mail_in(&outbox, "/verify-email/");
+    let link = crate::helpers::link_in(&body, "/verify-email/").expect("a link");
+    assert!(
+        link.starts_with(&format!("http://localhost:{port}/verify-email/")),
+        "the mailed link uses PORT: {link}"
+    );
+    let path = crate::helpers::path_of(&link);
+    let verified = client
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(verified.status(), StatusCode::OK);
+
+    #[cfg(unix)]
+    {
+        let data = dir.path().join("data");
+        assert_eq!(mode(&data), 0o700, "the data directory");
+        for file in ["users.db", "users.db-wal", "users.db-shm", "jwt_secret"] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        }
+        assert_eq!(mode(&txt), 0o600, "the mail's text");
+        assert_eq!(mode(&txt.with_extension("eml")), 0o600, "the mail");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_zero_links_to_the_port_actually_bound() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start_in(dir.path(), 0, &[], &["serve"]);
+    let banner = server.wait_for_line("the start-up banner", |l| l.contains("listening on"));
+    let listening = word_after(&banner, "listening on ");
+    let port = listening.rsplit(':').next().expect("port");
+    assert_ne!(port, "0", "{banner}");
+    assert!(
+        banner.contains(&format!("public URL: http://localhost:{port}")),
+        "{banner}"
+    );
+    let docs = word_after(&banner, "docs at ");
+    let page = reqwest::get(docs).await.expect("docs");
+    assert_eq!(page.status(), StatusCode::OK, "{banner}");
+}
+
+#[test]
+fn host_may_be_a_name_and_flags_follow_the_subcommand() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port().to_string();
+    let _server = Server::start_in(
+        dir.path(),
+        port.parse().expect("port"),
+        &[("HOST", "localhost")],
+        &["serve"],
+    );
+    _server.wait_for_line("the start-up banner", |l| l.contains("listening on"));
+
+    let healthy = run(
+        dir.path(),
+        &[("HOST", "localhost")],
+        &["healthcheck", "--port", &port],
+    );
+    assert!(healthy.status.success(), "{}", text(&healthy.stderr));
+    assert_eq!(text(&healthy.stdout).trim(), "healthy");
+
+    let closed = free_port().to_string();
+    let unhealthy = run(dir.path(), &[], &["healthcheck", "--port", &closed]);
+    assert!(!unhealthy.status.success());
+    assert!(
+        text(&unhealthy.stderr).contains(&format!(":{closed}")),
+        "the flag after the subcommand is used: {}",
+        text(&unhealthy.stderr)
+    );
+
+    let other = dir.path().join("other/u.db");
+    let url = format!("sqlite://{}", other.display());
+    let listed = run(dir.path(), &[], &["users", "list", "--database-url", &url]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert!(
+        other.exists(),
+        "--database-url after the subcommand is used"
+    );
+
+    let junk = run(dir.path(), &[("HOST", "not a host")], &["serve"]);
+    assert!(!junk.status.success());
+    assert!(
+        text(&junk.stderr).contains("HOST"),
+        "{}",
+        text(&junk.stderr)
+    );
+}
+
+#[test]
+fn subcommand_help_lists_the_configuration() {
+    let dir = tempfile::tempdir().expect("dir");
+    for command in [
+        &["healthcheck"][..],
+        &["users", "list"],
+        &["migrate", "down"],
+        &["mail", "status"],
+    ] {
+        let help = run(dir.path(), &[], &[command, &["--help"]].concat());
+        let help = text(&help.stdout);
+        for flag in [
+            "--port",
+            "--database-url",
+            "--public-base-url",
+            "--log-format",
+        ] {
+            assert!(
+                help.contains(flag),
+                "{command:?} --help lists {flag}: {help}"
+            );
+        }
+        assert!(help.contains("env: DATABASE_URL"), "{command:?}: {help}");
+    }
 }

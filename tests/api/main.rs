@@ -1,27 +1,42 @@
 //! Black-box tests of the whole service: real HTTP on port 0, real SQLite
 //! and PostgreSQL, a real SMTP server on loopback.
+//!
+//! Each file is named after the module it tests (`src/http/ratelimit.rs` →
+//! `ratelimit.rs`, `src/users/admin/crud.rs` → `admin_crud.rs`, a CLI
+//! subcommand `src/cli/users.rs` → `cli/users.rs`); the harness they share
+//! is in `helpers/`.
 
 mod helpers;
-mod smtp;
 
-mod admin;
+mod admin_actions;
+mod admin_crud;
+mod admin_listing;
+mod admin_permissions;
+mod audit;
+mod auth_extractor;
 mod cli;
+mod client_address;
 mod config;
-mod contract;
-mod docs;
-mod explain;
-mod faults;
-mod listing;
-mod login;
-mod mail;
+mod db;
+mod db_indexes;
+mod email;
+mod hashing;
+mod http;
+mod lockout;
+mod logout;
 mod me;
-mod operations;
-mod password;
-mod permissions;
+mod openapi;
+mod ops;
+mod paging;
+mod password_reset;
 mod pictures;
-mod profiles;
+mod public_profile;
+mod ratelimit;
 mod registration;
-mod security;
+mod session_routes;
 mod sessions;
+mod shutdown;
 mod startup;
+mod telemetry;
+mod token_endpoint;
 mod verification;

@@ -1,49 +1,17 @@
-//! `GET /me`, `PATCH /me` and `POST /logout`: bearer authentication that
-//! refuses every kind of bad token, revocation that takes effect at once,
-//! and a profile update that cannot touch privileged fields.
+//! The caller's own account: `GET /me`, `PATCH /me` (a profile update
+//! that cannot touch privileged fields) and `POST /me/password` (needs the
+//! current password, ends the other sessions).
 
-use std::time::Duration;
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, Response, StatusCode};
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use user_management::auth::jwt::{Claims, JwtKeys};
-use user_management::domain::Role;
-use uuid::Uuid;
 
 use crate::helpers::{
-    Backend, JWT_SECRET, PASSWORD, TestApp, assert_problem, invalid_fields, jwt_claims, spawn_app,
+    Backend, PASSWORD, TestApp, WRONG, assert_problem, assert_token_error, assert_unauthorized,
+    invalid_fields, spawn_app, spawn_app_with,
 };
 use crate::on_both_databases;
 
-const ISSUER: &str = "http://localhost:8000";
-
-fn keys(secret: &str, issuer: &str) -> JwtKeys {
-    JwtKeys::new(
-        &SecretString::from(secret.to_owned()),
-        issuer.to_owned(),
-        Duration::from_secs(900),
-    )
-}
-
-/// Asserts a 401 problem that asks for a bearer token.
-async fn assert_unauthorized(response: Response, what: &str) {
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        challenge.starts_with("Bearer"),
-        "{what}: WWW-Authenticate {challenge:?}"
-    );
-    assert_problem(response, StatusCode::UNAUTHORIZED).await;
-}
+const NEW_PASSWORD: &str = "a-brand-new-passphrase";
 
 async fn patch_me(app: &TestApp, token: &str, body: &Value) -> Response {
     app.request(Method::PATCH, "/me")
@@ -54,18 +22,13 @@ async fn patch_me(app: &TestApp, token: &str, body: &Value) -> Response {
         .expect("request")
 }
 
-async fn me(app: &TestApp, token: &str) -> Value {
-    let response = app.get("/me", Some(token)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
-}
-
-async fn logout(app: &TestApp, token: Option<&str>) -> Response {
-    let mut request = app.request(Method::POST, "/logout");
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.expect("request")
+async fn change(app: &TestApp, access: &str, current: &str, new: &str) -> Response {
+    app.request(Method::POST, "/me/password")
+        .bearer_auth(access)
+        .json(&json!({ "current_password": current, "new_password": new }))
+        .send()
+        .await
+        .expect("request")
 }
 
 async fn me_returns_the_caller(backend: Backend) {
@@ -97,154 +60,28 @@ async fn me_returns_the_caller(backend: Backend) {
     );
 }
 
-async fn me_without_a_token_is_401(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
-    let (_, access, _) = app.verified_user("anon@example.com").await;
-
-    assert_unauthorized(app.get("/me", None).await, "no header").await;
-    for header in [
-        format!("Basic {access}"),
-        access.clone(),
-        "Bearer".to_owned(),
-        "Bearer ".to_owned(),
-    ] {
-        let response = app
-            .request(Method::GET, "/me")
-            .header("authorization", &header)
-            .send()
-            .await
-            .expect("request");
-        assert_unauthorized(response, &header).await;
-    }
-    let patch = app
-        .request(Method::PATCH, "/me")
-        .json(&json!({"first_name": "Nobody"}))
-        .send()
-        .await
-        .expect("request");
-    assert_unauthorized(patch, "PATCH without a token").await;
-}
-
-async fn every_kind_of_bad_token_is_401(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
-    let (id, access, _) = app.verified_user("tokens@example.com").await;
-    let (other_id, _, _) = app.verified_user("other@example.com").await;
-    let claims = jwt_claims(&access);
-    let user = Uuid::parse_str(&id).expect("uuid");
-    let sid = Uuid::parse_str(claims["sid"].as_str().expect("sid")).expect("uuid");
-    let genuine = keys(JWT_SECRET, ISSUER);
-    // Control: a token built here the way the service builds its own works,
-    // so each refusal below is down to the one thing changed.
-    let control = genuine
-        .issue(user, Role::Authenticated, sid)
-        .expect("issue");
-    assert_eq!(
-        app.get("/me", Some(&control)).await.status(),
-        StatusCode::OK
-    );
-
-    let parts: Vec<&str> = access.split('.').collect();
-    let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let admin_payload =
-        URL_SAFE_NO_PAD.encode(claims.to_string().replace("\"AUTHENTICATED\"", "\"ADMIN\""));
-    let now = chrono::Utc::now().timestamp();
-    let expired = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &Claims {
-            sub: user,
-            role: "AUTHENTICATED".into(),
-            sid,
-            iat: now - 1000,
-            exp: now - 100,
-            jti: Uuid::new_v4(),
-            iss: ISSUER.into(),
-        },
-        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+/// A PATCH with `null` clears those fields and keeps the absent ones as
+/// they were (`updated`).
+async fn assert_null_clears_and_absent_fields_stay(app: &TestApp, access: &str, updated: &Value) {
+    let cleared = patch_me(
+        app,
+        access,
+        &json!({"bio": null, "github_profile_url": null}),
     )
-    .expect("encode");
-    let cases = [
-        ("garbage", "garbage".to_owned()),
-        ("truncated", access[..access.len() - 4].to_owned()),
-        (
-            "another secret",
-            keys("another-secret-another-secret-another", ISSUER)
-                .issue(user, Role::Authenticated, sid)
-                .expect("issue"),
-        ),
-        (
-            "another issuer",
-            keys(JWT_SECRET, "http://evil.example")
-                .issue(user, Role::Authenticated, sid)
-                .expect("issue"),
-        ),
-        ("alg none", format!("{none_header}.{}.", parts[1])),
-        (
-            "alg none with signature",
-            format!("{none_header}.{}.{}", parts[1], parts[2]),
-        ),
-        (
-            "tampered role",
-            format!("{}.{admin_payload}.{}", parts[0], parts[2]),
-        ),
-        ("expired", expired),
-        (
-            "unknown session",
-            genuine
-                .issue(user, Role::Authenticated, Uuid::new_v4())
-                .expect("issue"),
-        ),
-        (
-            "someone else's session",
-            genuine
-                .issue(
-                    Uuid::parse_str(&other_id).expect("uuid"),
-                    Role::Authenticated,
-                    sid,
-                )
-                .expect("issue"),
-        ),
-    ];
-
-    for (what, token) in cases {
-        assert_unauthorized(app.get("/me", Some(&token)).await, what).await;
+    .await;
+    assert_eq!(cleared.status(), StatusCode::OK);
+    let stored = app.me(access).await;
+    assert_eq!(stored["bio"], Value::Null, "null clears");
+    assert_eq!(stored["github_profile_url"], Value::Null);
+    for kept in [
+        "nickname",
+        "first_name",
+        "last_name",
+        "linkedin_profile_url",
+        "profile_picture_url",
+    ] {
+        assert_eq!(stored[kept], updated[kept], "absent {kept} is unchanged");
     }
-}
-
-async fn logout_ends_the_session_at_once(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
-    let (_, access, refresh) = app.verified_user("bye@example.com").await;
-    let other: Value = app
-        .login("bye@example.com", PASSWORD)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let other_access = other["access_token"].as_str().expect("access");
-
-    let response = logout(&app, Some(&access)).await;
-
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert!(response.bytes().await.expect("body").is_empty());
-    assert_unauthorized(app.get("/me", Some(&access)).await, "after logout").await;
-    let refreshed = app
-        .token_request(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
-        .await;
-    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
-    let body: Value = refreshed.json().await.expect("json");
-    assert_eq!(body["error"], "invalid_grant");
-    assert_unauthorized(logout(&app, Some(&access)).await, "second logout").await;
-    assert_eq!(
-        app.get("/me", Some(other_access)).await.status(),
-        StatusCode::OK,
-        "only the session of that token ended"
-    );
-    assert_unauthorized(logout(&app, None).await, "logout without a token").await;
 }
 
 async fn patch_me_updates_only_the_given_fields(backend: Backend) {
@@ -252,7 +89,7 @@ async fn patch_me_updates_only_the_given_fields(backend: Backend) {
         return;
     };
     let (_, access, _) = app.verified_user("patch@example.com").await;
-    let before = me(&app, &access).await;
+    let before = app.me(&access).await;
 
     let response = patch_me(
         &app,
@@ -286,31 +123,12 @@ async fn patch_me_updates_only_the_given_fields(backend: Backend) {
     );
     assert_eq!(updated["email"], before["email"]);
     assert_eq!(updated["role"], "AUTHENTICATED");
-    assert_eq!(me(&app, &access).await, updated, "stored as answered");
+    assert_eq!(app.me(&access).await, updated, "stored as answered");
 
-    let cleared = patch_me(
-        &app,
-        &access,
-        &json!({"bio": null, "github_profile_url": null}),
-    )
-    .await;
-    assert_eq!(cleared.status(), StatusCode::OK);
-    let stored = me(&app, &access).await;
-    assert_eq!(stored["bio"], Value::Null, "null clears");
-    assert_eq!(stored["github_profile_url"], Value::Null);
-    for kept in [
-        "nickname",
-        "first_name",
-        "last_name",
-        "linkedin_profile_url",
-        "profile_picture_url",
-    ] {
-        assert_eq!(stored[kept], updated[kept], "absent {kept} is unchanged");
-    }
-
+    assert_null_clears_and_absent_fields_stay(&app, &access, &updated).await;
     let nothing = patch_me(&app, &access, &json!({})).await;
     assert_eq!(nothing.status(), StatusCode::OK);
-    let unchanged = me(&app, &access).await;
+    let unchanged = app.me(&access).await;
     assert_eq!(unchanged["first_name"], "Ada");
     assert_eq!(unchanged["nickname"], "New_Nick");
 }
@@ -320,7 +138,7 @@ async fn patch_me_refuses_privileged_fields(backend: Backend) {
         return;
     };
     let (_, access, _) = app.verified_user("sneaky@example.com").await;
-    let before = me(&app, &access).await;
+    let before = app.me(&access).await;
 
     for (body, field) in [
         (json!({"role": "ADMIN"}), "role"),
@@ -334,7 +152,7 @@ async fn patch_me_refuses_privileged_fields(backend: Backend) {
         assert_eq!(invalid_fields(response).await, [field], "{body}");
     }
 
-    let after = me(&app, &access).await;
+    let after = app.me(&access).await;
     assert_eq!(after["role"], "AUTHENTICATED");
     assert_eq!(after["email"], "sneaky@example.com");
     assert_eq!(after["is_locked"], false);
@@ -355,7 +173,7 @@ async fn a_nickname_taken_case_insensitively_is_409(backend: Backend) {
     let (_, bob, _) = app.verified_user("bob@example.com").await;
     let renamed = patch_me(&app, &alice, &json!({"nickname": "Taken_Nick"})).await;
     assert_eq!(renamed.status(), StatusCode::OK);
-    let bob_before = me(&app, &bob).await;
+    let bob_before = app.me(&bob).await;
 
     let response = patch_me(
         &app,
@@ -373,7 +191,7 @@ async fn a_nickname_taken_case_insensitively_is_409(backend: Backend) {
         "{body}"
     );
     assert_eq!(
-        me(&app, &bob).await,
+        app.me(&bob).await,
         bob_before,
         "nothing of the refused update was kept"
     );
@@ -383,7 +201,7 @@ async fn a_nickname_taken_case_insensitively_is_409(backend: Backend) {
         StatusCode::OK,
         "alice may change the case of her own"
     );
-    assert_eq!(me(&app, &alice).await["nickname"], "taken_nick");
+    assert_eq!(app.me(&alice).await["nickname"], "taken_nick");
 }
 
 async fn invalid_fields_are_422_naming_each(backend: Backend) {
@@ -391,7 +209,7 @@ async fn invalid_fields_are_422_naming_each(backend: Backend) {
         return;
     };
     let (_, access, _) = app.verified_user("invalid@example.com").await;
-    let before = me(&app, &access).await;
+    let before = app.me(&access).await;
 
     let response = patch_me(
         &app,
@@ -431,7 +249,7 @@ async fn invalid_fields_are_422_naming_each(backend: Backend) {
         let response = patch_me(&app, &access, &body).await;
         assert_eq!(invalid_fields(response).await, [field], "{body}");
     }
-    assert_eq!(me(&app, &access).await, before, "nothing changed");
+    assert_eq!(app.me(&access).await, before, "nothing changed");
 }
 
 async fn trailing_slash_is_the_same_resource(backend: Backend) {
@@ -452,18 +270,98 @@ async fn trailing_slash_is_the_same_resource(backend: Backend) {
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(got.json::<Value>().await.expect("json")["id"], id.as_str());
     assert_eq!(patched.status(), StatusCode::OK);
-    assert_eq!(me(&app, &access).await["first_name"], "Slash");
+    assert_eq!(app.me(&access).await["first_name"], "Slash");
     assert_unauthorized(app.get("/me/", None).await, "/me/ without a token").await;
+}
+
+// ------------------------------------------------------------------ /me/password
+
+async fn a_wrong_current_password_is_422_and_counts_as_a_failed_login(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = 2).await else {
+        return;
+    };
+    let (id, access, _) = app.verified_user("wrong@example.com").await;
+    let hash_before = app.user_row(&id).await.password_hash;
+
+    let response = change(&app, &access, WRONG, NEW_PASSWORD).await;
+
+    assert_eq!(invalid_fields(response).await, ["current_password"]);
+    let row = app.user_row(&id).await;
+    assert_eq!(row.failed_login_attempts, 1);
+    assert_eq!(row.password_hash, hash_before, "nothing changed");
+    let second = change(&app, &access, WRONG, NEW_PASSWORD).await;
+    assert_eq!(second.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let row = app.user_row(&id).await;
+    assert!(row.is_locked, "the limit of failed logins locks");
+    assert_eq!(row.password_hash, hash_before);
+    assert_eq!(
+        app.get("/me", Some(&access)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the lock ends the session"
+    );
+}
+
+async fn a_policy_breaking_new_password_is_422(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (id, access, _) = app.verified_user("weak@example.com").await;
+    let hash_before = app.user_row(&id).await.password_hash;
+
+    let short = change(&app, &access, PASSWORD, "short").await;
+    let common = change(&app, &access, PASSWORD, "password123").await;
+
+    assert_eq!(invalid_fields(short).await, ["new_password"]);
+    assert_eq!(invalid_fields(common).await, ["new_password"]);
+    let row = app.user_row(&id).await;
+    assert_eq!(row.password_hash, hash_before);
+    assert_eq!(
+        row.failed_login_attempts, 0,
+        "the current password was right"
+    );
+}
+
+async fn a_password_change_keeps_only_the_current_session(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (_, access, refresh) = app.verified_user("change@example.com").await;
+    let (other_access, other_refresh) = app.tokens("change@example.com", PASSWORD).await;
+
+    let response = change(&app, &access, PASSWORD, NEW_PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.bytes().await.expect("body").is_empty());
+    assert_eq!(
+        app.get("/me", Some(&other_access)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the other session ended at once"
+    );
+    assert_token_error(app.refresh(&other_refresh).await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(
+        app.get("/me", Some(&access)).await.status(),
+        StatusCode::OK,
+        "the current session goes on"
+    );
+    assert_eq!(app.refresh(&refresh).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login("change@example.com", NEW_PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("change@example.com", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 on_both_databases!(
     me_returns_the_caller,
-    me_without_a_token_is_401,
-    every_kind_of_bad_token_is_401,
-    logout_ends_the_session_at_once,
     patch_me_updates_only_the_given_fields,
     patch_me_refuses_privileged_fields,
     a_nickname_taken_case_insensitively_is_409,
     invalid_fields_are_422_naming_each,
     trailing_slash_is_the_same_resource,
+    a_wrong_current_password_is_422_and_counts_as_a_failed_login,
+    a_policy_breaking_new_password_is_422,
+    a_password_change_keeps_only_the_current_session,
 );

@@ -7,7 +7,7 @@ use image::{DynamicImage, ImageBuffer, ImageFormat, Rgb};
 use reqwest::{Method, StatusCode, multipart};
 use serde_json::Value;
 
-use crate::helpers::{Backend, S3Server, TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{Backend, S3Server, TestApp, assert_problem, path_of, spawn_app_with};
 
 /// Where pictures go in a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,8 +156,31 @@ async fn upload(
         .expect("request")
 }
 
-fn path_of(url: &str) -> String {
-    crate::helpers::path_of(url)
+/// The picture at `url` is served as a cacheable 512×512 JPEG; returns
+/// its bytes.
+async fn assert_served_as_a_512_jpeg(app: &TestApp, url: &str, format: ImageFormat) -> Vec<u8> {
+    let served = app.get(&path_of(url), None).await;
+    assert_eq!(served.status(), StatusCode::OK, "{format:?}");
+    assert_eq!(
+        served.headers()["content-type"],
+        "image/jpeg",
+        "a photo is stored as JPEG"
+    );
+    assert!(
+        served.headers()["cache-control"]
+            .to_str()
+            .expect("ascii")
+            .contains("max-age=31536000")
+    );
+    assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    let bytes = served.bytes().await.expect("bytes");
+    let decoded = image::load_from_memory(&bytes).expect("served image decodes");
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (512, 512),
+        "{format:?}"
+    );
+    bytes.to_vec()
 }
 
 async fn each_format_becomes_a_stored_512_square(backend: Backend, store: Store) {
@@ -192,27 +215,7 @@ async fn each_format_becomes_a_stored_512_square(backend: Backend, store: Store)
             "{url}"
         );
 
-        let served = app.get(&path_of(&url), None).await;
-        assert_eq!(served.status(), StatusCode::OK, "{format:?}");
-        assert_eq!(
-            served.headers()["content-type"],
-            "image/jpeg",
-            "a photo is stored as JPEG"
-        );
-        assert!(
-            served.headers()["cache-control"]
-                .to_str()
-                .expect("ascii")
-                .contains("max-age=31536000")
-        );
-        assert_eq!(served.headers()["x-content-type-options"], "nosniff");
-        let bytes = served.bytes().await.expect("bytes");
-        let decoded = image::load_from_memory(&bytes).expect("served image decodes");
-        assert_eq!(
-            (decoded.width(), decoded.height()),
-            (512, 512),
-            "{format:?}"
-        );
+        let bytes = assert_served_as_a_512_jpeg(app, &url, format).await;
 
         let objects = setup.objects().await;
         assert_eq!(
@@ -224,11 +227,7 @@ async fn each_format_becomes_a_stored_512_square(backend: Backend, store: Store)
             objects[0].starts_with(&format!("avatars/{id}/")),
             "{objects:?}"
         );
-        assert_eq!(
-            setup.object(&objects[0]).await,
-            bytes.to_vec(),
-            "served = stored"
-        );
+        assert_eq!(setup.object(&objects[0]).await, bytes, "served = stored");
     }
 }
 
@@ -381,6 +380,26 @@ async fn removing_the_picture_deletes_the_object(backend: Backend, store: Store)
     assert!(setup.objects().await.is_empty());
 }
 
+/// A JSON body, or a form without a `file` part, is refused.
+async fn assert_a_body_without_a_file_is_refused(app: &TestApp, token: &str) {
+    let json = app
+        .request(Method::PUT, "/me/picture")
+        .bearer_auth(token)
+        .json(&serde_json::json!({"file": "x"}))
+        .send()
+        .await
+        .expect("request");
+    assert_problem(json, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    let no_file = app
+        .request(Method::PUT, "/me/picture")
+        .bearer_auth(token)
+        .multipart(multipart::Form::new().text("other", "x"))
+        .send()
+        .await
+        .expect("request");
+    assert_problem(no_file, StatusCode::UNPROCESSABLE_ENTITY).await;
+}
+
 async fn bad_uploads_are_refused_and_change_nothing(backend: Backend, store: Store) {
     let Some(setup) = Setup::new(backend, store, |c| c.avatar_max_bytes = 20_000).await else {
         return;
@@ -419,23 +438,7 @@ async fn bad_uploads_are_refused_and_change_nothing(backend: Backend, store: Sto
     )
     .await;
     assert_eq!(body["errors"][0]["field"], "file");
-    let json = app
-        .request(Method::PUT, "/me/picture")
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"file": "x"}))
-        .send()
-        .await
-        .expect("request");
-    assert_problem(json, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
-    let no_file = app
-        .request(Method::PUT, "/me/picture")
-        .bearer_auth(&token)
-        .multipart(multipart::Form::new().text("other", "x"))
-        .send()
-        .await
-        .expect("request");
-    assert_problem(no_file, StatusCode::UNPROCESSABLE_ENTITY).await;
-
+    assert_a_body_without_a_file_is_refused(app, &token).await;
     let after: Value = app
         .get("/me", Some(&token))
         .await
@@ -484,6 +487,12 @@ fn png_header_only(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
+/// Uploads a small PNG as the picture of user `id`, as `token`.
+async fn upload_for(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    let png = encode(&photo(40, 40), ImageFormat::Png);
+    upload(app, &format!("/users/{id}/picture"), token, "a.png", png).await
+}
+
 async fn staff_upload_for_others_within_reach(backend: Backend, store: Store) {
     let Some(setup) = Setup::new(backend, store, |_| {}).await else {
         return;
@@ -495,43 +504,14 @@ async fn staff_upload_for_others_within_reach(backend: Backend, store: Store) {
         .await;
     let (manager_id, manager) = app.user_with_role("manager@example.com", "MANAGER").await;
     let (other_manager_id, _) = app.user_with_role("manager2@example.com", "MANAGER").await;
-    let png = || encode(&photo(40, 40), ImageFormat::Png);
 
-    let by_admin = upload(
-        app,
-        &format!("/users/{manager_id}/picture"),
-        &admin,
-        "a.png",
-        png(),
-    )
-    .await;
+    let by_admin = upload_for(app, &admin, &manager_id).await;
     assert_eq!(by_admin.status(), StatusCode::OK);
-    let by_manager = upload(
-        app,
-        &format!("/users/{member_id}/picture"),
-        &manager,
-        "a.png",
-        png(),
-    )
-    .await;
+    let by_manager = upload_for(app, &manager, &member_id).await;
     assert_eq!(by_manager.status(), StatusCode::OK);
-    let over_reach = upload(
-        app,
-        &format!("/users/{other_manager_id}/picture"),
-        &manager,
-        "a.png",
-        png(),
-    )
-    .await;
+    let over_reach = upload_for(app, &manager, &other_manager_id).await;
     assert_problem(over_reach, StatusCode::FORBIDDEN).await;
-    let by_member = upload(
-        app,
-        &format!("/users/{manager_id}/picture"),
-        &member,
-        "a.png",
-        png(),
-    )
-    .await;
+    let by_member = upload_for(app, &member, &manager_id).await;
     assert_problem(by_member, StatusCode::FORBIDDEN).await;
     assert_eq!(setup.objects().await.len(), 2);
 
@@ -569,6 +549,42 @@ on_each_store!(
 
 /// Storage outage: 503 with the user unchanged, `/ready` 503 while `/health`
 /// stays 200; recovery without a restart.
+/// While the store is down: an upload and a removal answer 503, `/ready`
+/// 503 while `/health` stays 200, and the user's picture (`first`) is unchanged.
+async fn assert_unavailable_and_unchanged(app: &TestApp, token: &str, first: &Value) {
+    let response = upload(
+        app,
+        "/me/picture",
+        token,
+        "b.png",
+        encode(&photo(70, 50), ImageFormat::Png),
+    )
+    .await;
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    let removal = app
+        .request(Method::DELETE, "/me/picture")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("delete");
+    assert_problem(removal, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(
+        app.get("/ready", None).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(app.get("/health", None).await.status(), StatusCode::OK);
+    let me: Value = app
+        .get("/me", Some(token))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        me["profile_picture_url"], first["profile_picture_url"],
+        "the row is unchanged"
+    );
+}
+
 async fn storage_down_is_503_and_changes_nothing(backend: Backend) {
     let Some(setup) = Setup::new(backend, Store::S3, |_| {}).await else {
         return;
@@ -589,38 +605,7 @@ async fn storage_down_is_503_and_changes_nothing(backend: Backend) {
     .expect("json");
 
     s3.stop();
-    let response = upload(
-        app,
-        "/me/picture",
-        &token,
-        "b.png",
-        encode(&photo(70, 50), ImageFormat::Png),
-    )
-    .await;
-    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
-    let removal = app
-        .request(Method::DELETE, "/me/picture")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("delete");
-    assert_problem(removal, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_eq!(
-        app.get("/ready", None).await.status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    assert_eq!(app.get("/health", None).await.status(), StatusCode::OK);
-    let me: Value = app
-        .get("/me", Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(
-        me["profile_picture_url"], first["profile_picture_url"],
-        "the row is unchanged"
-    );
-
+    assert_unavailable_and_unchanged(app, &token, &first).await;
     s3.resume().await;
     assert_eq!(app.get("/ready", None).await.status(), StatusCode::OK);
     let again = upload(

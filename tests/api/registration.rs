@@ -1,8 +1,15 @@
-//! `POST /register`: validation, uniqueness, the verification email.
+//! `POST /register`: validation, uniqueness, the verification email; and
+//! that a registration answered 201 survives the process being killed.
+
+use std::time::Duration;
 
 use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
+use user_management::db::Db;
+use user_management::db::entities::{email_outbox, users};
 
+use crate::helpers::binary::{Server, free_port};
 use crate::helpers::{Backend, PASSWORD, assert_problem, invalid_fields, spawn_app};
 use crate::on_both_databases;
 
@@ -69,12 +76,10 @@ async fn nickname_is_generated_when_omitted(backend: Backend) {
     assert!(parts[2].parse::<u16>().is_ok(), "{nickname}");
 }
 
-async fn each_field_rule_is_a_422_naming_the_field(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
+/// One field set to a value its rule refuses, and the field named.
+fn field_rule_cases() -> Vec<(Value, &'static str)> {
     let long = |n: usize| "a".repeat(n);
-    let cases: Vec<(Value, &str)> = vec![
+    vec![
         (json!({"email": "not-an-email"}), "email"),
         (json!({"email": "a@b"}), "email"),
         (json!({"nickname": "ab"}), "nickname"),
@@ -115,7 +120,14 @@ async fn each_field_rule_is_a_422_naming_the_field(backend: Backend) {
         (json!({"role": "ADMIN"}), "role"),
         (json!({"is_locked": false}), "is_locked"),
         (json!({"email": 42}), "email"),
-    ];
+    ]
+}
+
+async fn each_field_rule_is_a_422_naming_the_field(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let cases = field_rule_cases();
     for (overrides, field) in cases {
         let mut body = json!({"email": "rules@example.com", "password": PASSWORD});
         for (k, v) in overrides.as_object().expect("object") {
@@ -255,3 +267,96 @@ on_both_databases!(
     malformed_bodies_are_400_and_415,
     trailing_slash_is_the_same_resource,
 );
+
+// ------------------------------------------------------------------ durability
+
+/// The killed binary's settings: no rate limit, and mail to a closed port
+/// (it stays queued).
+const BURST_ENV: [(&str, &str); 2] = [
+    ("AUTH_RATE_LIMIT", "0"),
+    ("SMTP_URL", "smtp://127.0.0.1:1?tls=none"),
+];
+
+/// Sends a burst of registrations to `server` and kills it (SIGKILL) as
+/// soon as the first is acknowledged; returns the emails answered 201.
+async fn burst_then_kill(server: &mut Server) -> Vec<String> {
+    let (base, client) = (server.base(), reqwest::Client::new());
+    let (answered, mut first_answer) = tokio::sync::mpsc::unbounded_channel();
+    let mut burst = Vec::new();
+    for i in 0..40 {
+        let (client, base, answered) = (client.clone(), base.clone(), answered.clone());
+        burst.push(tokio::spawn(async move {
+            let email = format!("burst{i}@example.com");
+            let response = client
+                .post(format!("{base}/register"))
+                .json(&json!({"email": email, "password": PASSWORD}))
+                .send()
+                .await;
+            let status = response.map(|r| r.status()).ok();
+            if status == Some(StatusCode::CREATED) {
+                let _ = answered.send(());
+            }
+            (email, status)
+        }));
+    }
+    // Kill mid-burst: as soon as the first registration is acknowledged.
+    let _ = tokio::time::timeout(Duration::from_secs(30), first_answer.recv()).await;
+    server.kill();
+    let mut acknowledged = Vec::new();
+    for task in burst {
+        let (email, status) = task.await.expect("task");
+        if status == Some(StatusCode::CREATED) {
+            acknowledged.push(email);
+        }
+    }
+    acknowledged
+}
+
+/// Asserts that each of `acknowledged` is stored with its queued email, and
+/// that nothing is half-written.
+async fn assert_stored_with_mail(db: &Db, acknowledged: &[String]) {
+    for email in acknowledged {
+        let user = users::Entity::find()
+            .filter(users::Column::EmailNorm.eq(email.as_str()))
+            .one(db)
+            .await
+            .expect("query");
+        assert!(user.is_some(), "{email} was answered 201 but is gone");
+        let queued = email_outbox::Entity::find()
+            .filter(email_outbox::Column::Recipient.eq(email.as_str()))
+            .count(db)
+            .await
+            .expect("query");
+        assert_eq!(queued, 1, "{email} has its verification email queued");
+    }
+    // Nothing half-written: every user row has its queued email.
+    let users = users::Entity::find().count(db).await.expect("count");
+    let mails = email_outbox::Entity::find().count(db).await.expect("count");
+    assert_eq!(
+        users, mails,
+        "each stored registration has exactly one queued email"
+    );
+}
+
+/// SIGKILL in the middle of a burst of registrations: after a restart every
+/// registration that was answered 201 exists, with its queued email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_loses_no_acknowledged_registration() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let start = || Server::start_in(dir.path(), port, &BURST_ENV, &[]);
+    let mut server = tokio::task::block_in_place(start);
+
+    let acknowledged = burst_then_kill(&mut server).await;
+
+    assert!(
+        !acknowledged.is_empty(),
+        "the kill came before any answer: nothing was tested"
+    );
+    let _restarted = tokio::task::block_in_place(start);
+    let db =
+        user_management::db::connect(&format!("sqlite://{}/data/users.db", dir.path().display()))
+            .await
+            .expect("open the database");
+    assert_stored_with_mail(&db, &acknowledged).await;
+}

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use user_management::db::entities::{audit_events, email_outbox};
 
 use crate::helpers::{
     Backend, PASSWORD, TestApp, assert_problem, invalid_fields, path_of, spawn_app,
@@ -27,45 +25,6 @@ async fn registered(app: &TestApp, email: &str) -> (String, String) {
 /// The token at the end of a verification path.
 fn token_of(path: &str) -> &str {
     path.rsplit('/').next().expect("token segment")
-}
-
-/// The user as they see themself after logging in.
-async fn me_after_login(app: &TestApp, email: &str) -> Value {
-    let tokens = app.login(email, PASSWORD).await;
-    assert_eq!(tokens.status(), StatusCode::OK, "login {email}");
-    let tokens: Value = tokens.json().await.expect("json");
-    let access = tokens["access_token"].as_str().expect("access token");
-    let me = app.get("/me", Some(access)).await;
-    assert_eq!(me.status(), StatusCode::OK);
-    me.json().await.expect("json")
-}
-
-/// Verification mails queued for `recipient` (sent or not).
-async fn queued_mails_to(app: &TestApp, recipient: &str) -> u64 {
-    email_outbox::Entity::find()
-        .filter(email_outbox::Column::Recipient.eq(recipient))
-        .count(&app.db)
-        .await
-        .expect("count outbox")
-}
-
-/// `email_verified` audit events of user `id`.
-async fn verified_audits(app: &TestApp, id: &str) -> u64 {
-    audit_events::Entity::find()
-        .filter(audit_events::Column::Action.eq("email_verified"))
-        .filter(audit_events::Column::UserId.eq(uuid::Uuid::parse_str(id).expect("uuid")))
-        .count(&app.db)
-        .await
-        .expect("count audit events")
-}
-
-/// Messages the SMTP sink received for `recipient`.
-fn delivered_to(app: &TestApp, recipient: &str) -> usize {
-    app.smtp
-        .messages()
-        .iter()
-        .filter(|m| m.to.iter().any(|t| t == recipient))
-        .count()
 }
 
 async fn following_the_link_verifies_the_email(backend: Backend) {
@@ -91,12 +50,12 @@ async fn following_the_link_verifies_the_email(backend: Backend) {
         !body.to_string().contains(token_of(&path)),
         "the token is not echoed"
     );
-    let me = me_after_login(&app, "follow@example.com").await;
+    let me = app.me_after_login("follow@example.com", PASSWORD).await;
     assert_eq!(me["id"], id.as_str());
     assert_eq!(me["email_verified"], true);
     assert_eq!(me["role"], "AUTHENTICATED");
     assert_eq!(
-        verified_audits(&app, &id).await,
+        app.audit_count("email_verified", &id).await,
         1,
         "the verification is audited"
     );
@@ -139,7 +98,11 @@ async fn concurrent_uses_of_one_link_verify_once(backend: Backend) {
         .filter(|s| **s == StatusCode::BAD_REQUEST)
         .count();
     assert_eq!((ok, refused), (1, 3), "{statuses:?}");
-    assert_eq!(verified_audits(&app, &id).await, 1, "verified once");
+    assert_eq!(
+        app.audit_count("email_verified", &id).await,
+        1,
+        "verified once"
+    );
 }
 
 async fn an_expired_link_is_refused(backend: Backend) {
@@ -250,22 +213,22 @@ async fn resend_answers_alike_and_mails_only_the_unverified(backend: Backend) {
         "{body}"
     );
     app.smtp.wait_for(3, MAIL_TIMEOUT).await;
-    assert_eq!(delivered_to(&app, "pending@example.com"), 2);
-    assert_eq!(delivered_to(&app, "done@example.com"), 1);
+    assert_eq!(app.delivered_to("pending@example.com"), 2);
+    assert_eq!(app.delivered_to("done@example.com"), 1);
     // Requests are resolved in order, so by now the earlier two are done:
     // nothing is kept for an address without an account.
-    assert_eq!(queued_mails_to(&app, "nobody@example.com").await, 0);
+    assert_eq!(app.outbox_rows("nobody@example.com").await, 0);
     assert_eq!(
-        queued_mails_to(&app, "done@example.com").await,
+        app.outbox_rows("done@example.com").await,
         1,
         "only the registration mail"
     );
     assert_eq!(
-        queued_mails_to(&app, "pending@example.com").await,
+        app.outbox_rows("pending@example.com").await,
         2,
         "a new verification mail"
     );
-    assert_eq!(delivered_to(&app, "nobody@example.com"), 0);
+    assert_eq!(app.delivered_to("nobody@example.com"), 0);
 }
 
 async fn a_resend_replaces_the_old_link(backend: Backend) {
@@ -288,7 +251,7 @@ async fn a_resend_replaces_the_old_link(backend: Backend) {
     assert_problem(app.get(&old_path, None).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(app.get(&new_path, None).await.status(), StatusCode::OK);
     assert_eq!(
-        me_after_login(&app, "again@example.com").await["email_verified"],
+        app.me_after_login("again@example.com", PASSWORD).await["email_verified"],
         true
     );
 }
@@ -337,7 +300,7 @@ async fn trailing_slash_variants_work(backend: Backend) {
 
     assert_eq!(verified.status(), StatusCode::OK);
     assert_eq!(
-        me_after_login(&app, "slashes@example.com").await["email_verified"],
+        app.me_after_login("slashes@example.com", PASSWORD).await["email_verified"],
         true
     );
 }

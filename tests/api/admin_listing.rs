@@ -1,5 +1,5 @@
-//! `GET /users` against a seeded population with known answers: search,
-//! filters, every sort, paging and its links, and parameter validation.
+//! The staff listing, `GET /users`, against a seeded population with known
+//! answers: search, filters, every sort, paging and its links, and parameter validation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,6 +114,67 @@ struct Population {
     people: Vec<Person>,
 }
 
+/// The environment admin, renamed `root_admin`, as the seed leaves it.
+fn root_person(id: String) -> Person {
+    Person {
+        id,
+        email: ADMIN_EMAIL.into(),
+        nickname: "root_admin".into(),
+        first_name: None,
+        last_name: None,
+        role: "ADMIN",
+        is_locked: false,
+        email_verified: true,
+        is_professional: false,
+        created_at: at("2025-12-01T00:00:00Z"),
+        updated_at: at("2026-02-28T00:00:00Z"),
+        last_login_at: Some(at("2026-03-30T00:00:00Z")),
+    }
+}
+
+/// The person seeded from `SEED[i]`, created as `user`.
+fn seeded_person(i: usize, seed: Seed, user: &Value) -> Person {
+    let (_, nickname, first, last, role, locked, pro) = seed;
+    let day = |step: usize| (i * step) % 24 + 1;
+    Person {
+        id: user["id"].as_str().expect("id").into(),
+        email: user["email"].as_str().expect("email").into(),
+        nickname: nickname.into(),
+        first_name: first.map(str::to_owned),
+        last_name: last.map(str::to_owned),
+        role,
+        is_locked: locked,
+        email_verified: role != "ANONYMOUS",
+        is_professional: pro,
+        created_at: at(&format!("2026-01-{:02}T{:02}:00:00Z", day(7), i % 24)),
+        updated_at: at(&format!("2026-02-{:02}T{:02}:30:00Z", day(5), (i * 3) % 24)),
+        last_login_at: (!i.is_multiple_of(3))
+            .then(|| at(&format!("2026-03-{:02}T08:15:00Z", day(11)))),
+    }
+}
+
+/// Sets the fields the API does not set (locks, flags, timestamps) of
+/// every person as the population says.
+async fn store_unset_fields(app: &TestApp, people: &[Person]) {
+    for p in people {
+        let last_login = p
+            .last_login_at
+            .map_or("NULL".to_owned(), |t| format!("'{}'", sql_time(t)));
+        app.execute(&format!(
+            "UPDATE users SET is_locked = {}, email_verified = {}, is_professional = {}, \
+             created_at = '{}', updated_at = '{}', last_login_at = {last_login} \
+             WHERE email_norm = '{}'",
+            sql_bool(p.is_locked),
+            sql_bool(p.email_verified),
+            sql_bool(p.is_professional),
+            sql_time(p.created_at),
+            sql_time(p.updated_at),
+            p.email.to_lowercase(),
+        ))
+        .await;
+    }
+}
+
 impl Population {
     async fn seed(backend: Backend) -> Option<Population> {
         let app = spawn_app_with_admin(backend).await?;
@@ -127,21 +188,8 @@ impl Population {
             )
             .await;
         assert_eq!(renamed.status(), StatusCode::OK);
-        let mut people = vec![Person {
-            id: root_id,
-            email: ADMIN_EMAIL.into(),
-            nickname: "root_admin".into(),
-            first_name: None,
-            last_name: None,
-            role: "ADMIN",
-            is_locked: false,
-            email_verified: true,
-            is_professional: false,
-            created_at: at("2025-12-01T00:00:00Z"),
-            updated_at: at("2026-02-28T00:00:00Z"),
-            last_login_at: Some(at("2026-03-30T00:00:00Z")),
-        }];
-        for (i, &(email, nickname, first, last, role, locked, pro)) in SEED.iter().enumerate() {
+        let mut people = vec![root_person(root_id)];
+        for (i, &(email, nickname, first, last, role, _, _)) in SEED.iter().enumerate() {
             let user = app
                 .create_user_as(
                     &admin,
@@ -150,41 +198,10 @@ impl Population {
                     json!({"nickname": nickname, "first_name": first, "last_name": last}),
                 )
                 .await;
-            let day = |step: usize| (i * step) % 24 + 1;
-            people.push(Person {
-                id: user["id"].as_str().expect("id").into(),
-                email: user["email"].as_str().expect("email").into(),
-                nickname: nickname.into(),
-                first_name: first.map(str::to_owned),
-                last_name: last.map(str::to_owned),
-                role,
-                is_locked: locked,
-                email_verified: role != "ANONYMOUS",
-                is_professional: pro,
-                created_at: at(&format!("2026-01-{:02}T{:02}:00:00Z", day(7), i % 24)),
-                updated_at: at(&format!("2026-02-{:02}T{:02}:30:00Z", day(5), (i * 3) % 24)),
-                last_login_at: (i % 3 != 0)
-                    .then(|| at(&format!("2026-03-{:02}T08:15:00Z", day(11)))),
-            });
+            people.push(seeded_person(i, SEED[i], &user));
         }
         // Every login is done: now fix the fields the API does not set.
-        for p in &people {
-            let last_login = p
-                .last_login_at
-                .map_or("NULL".to_owned(), |t| format!("'{}'", sql_time(t)));
-            app.execute(&format!(
-                "UPDATE users SET is_locked = {}, email_verified = {}, is_professional = {}, \
-                 created_at = '{}', updated_at = '{}', last_login_at = {last_login} \
-                 WHERE email_norm = '{}'",
-                sql_bool(p.is_locked),
-                sql_bool(p.email_verified),
-                sql_bool(p.is_professional),
-                sql_time(p.created_at),
-                sql_time(p.updated_at),
-                p.email.to_lowercase(),
-            ))
-            .await;
-        }
+        store_unset_fields(&app, &people).await;
         Some(Population { app, admin, people })
     }
 
@@ -267,6 +284,80 @@ fn params(href: &str) -> BTreeMap<String, String> {
 
 // -------------------------------------------------------------------- tests
 
+/// A few answers of `q` spelled out, so the model is not the only judge.
+async fn assert_spelled_out_answers(pop: &Population) {
+    assert_eq!(
+        pop.emails(&[("q", "SMITH")]).await,
+        [
+            "alice.smith@example.com",
+            "dave@example.com",
+            "judy@example.com",
+            "quentin@example.com",
+            "zoe_smith@example.com"
+        ]
+    );
+    assert_eq!(pop.emails(&[("q", "100%")]).await, ["frank@example.com"]);
+    assert_eq!(pop.emails(&[("q", "%")]).await, ["frank@example.com"]);
+    assert!(pop.emails(&[("q", "zzz-nobody")]).await.is_empty());
+    assert_eq!(
+        pop.emails(&[("q", "")]).await.len(),
+        25,
+        "an empty q filters nothing"
+    );
+}
+
+/// `q` combined with the other filters.
+async fn assert_q_combines_with_filters(pop: &Population) {
+    let cut = at("2026-01-10T00:00:00Z");
+    assert_eq!(
+        pop.emails(&[("q", "smith"), ("role", "AUTHENTICATED")])
+            .await,
+        pop.expect(|p| p.matches("smith") && p.role == "AUTHENTICATED")
+    );
+    assert_eq!(
+        pop.emails(&[("q", "smith"), ("is_locked", "true")]).await,
+        ["dave@example.com"]
+    );
+    assert_eq!(
+        pop.emails(&[
+            ("q", "e"),
+            ("email_verified", "true"),
+            ("created_before", "2026-01-10T00:00:00Z"),
+            ("is_professional", "false"),
+        ])
+        .await,
+        pop.expect(|p| p.matches("e")
+            && p.email_verified
+            && p.created_at < cut
+            && !p.is_professional)
+    );
+}
+
+/// Following the links of a `q` listing keeps `q` and visits every match.
+async fn assert_paging_keeps_q(pop: &Population) {
+    let mut path = "/users?q=SMITH&sort=email&limit=2".to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let response = pop.app.get(&path, Some(&pop.admin)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let page: Value = response.json().await.expect("json");
+        assert_eq!(page["total"], 5);
+        for (rel, href) in links(&page) {
+            assert_eq!(
+                params(&href).get("q").map(String::as_str),
+                Some("SMITH"),
+                "{rel}: {href}"
+            );
+        }
+        seen.extend(emails_of(&page));
+        match links(&page).get("next") {
+            Some(next) => path = path_of(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, pop.expect(|p| p.matches("smith")));
+}
+
 async fn q_matches_email_nickname_and_names_case_insensitively(backend: Backend) {
     let Some(pop) = Population::seed(backend).await else {
         return;
@@ -297,70 +388,11 @@ async fn q_matches_email_nickname_and_names_case_insensitively(backend: Backend)
         assert_eq!(got, pop.expect(|p| p.matches(q)), "q={q}");
     }
     // A few answers spelled out, so the model above is not the only judge.
-    assert_eq!(
-        pop.emails(&[("q", "SMITH")]).await,
-        [
-            "alice.smith@example.com",
-            "dave@example.com",
-            "judy@example.com",
-            "quentin@example.com",
-            "zoe_smith@example.com"
-        ]
-    );
-    assert_eq!(pop.emails(&[("q", "100%")]).await, ["frank@example.com"]);
-    assert_eq!(pop.emails(&[("q", "%")]).await, ["frank@example.com"]);
-    assert!(pop.emails(&[("q", "zzz-nobody")]).await.is_empty());
-    assert_eq!(
-        pop.emails(&[("q", "")]).await.len(),
-        25,
-        "an empty q filters nothing"
-    );
+    assert_spelled_out_answers(&pop).await;
     // Combined with the other filters.
-    let cut = at("2026-01-10T00:00:00Z");
-    assert_eq!(
-        pop.emails(&[("q", "smith"), ("role", "AUTHENTICATED")])
-            .await,
-        pop.expect(|p| p.matches("smith") && p.role == "AUTHENTICATED")
-    );
-    assert_eq!(
-        pop.emails(&[("q", "smith"), ("is_locked", "true")]).await,
-        ["dave@example.com"]
-    );
-    assert_eq!(
-        pop.emails(&[
-            ("q", "e"),
-            ("email_verified", "true"),
-            ("created_before", "2026-01-10T00:00:00Z"),
-            ("is_professional", "false"),
-        ])
-        .await,
-        pop.expect(|p| p.matches("e")
-            && p.email_verified
-            && p.created_at < cut
-            && !p.is_professional)
-    );
+    assert_q_combines_with_filters(&pop).await;
     // Paging links keep q.
-    let mut path = "/users?q=SMITH&sort=email&limit=2".to_owned();
-    let mut seen = Vec::new();
-    loop {
-        let response = pop.app.get(&path, Some(&pop.admin)).await;
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let page: Value = response.json().await.expect("json");
-        assert_eq!(page["total"], 5);
-        for (rel, href) in links(&page) {
-            assert_eq!(
-                params(&href).get("q").map(String::as_str),
-                Some("SMITH"),
-                "{rel}: {href}"
-            );
-        }
-        seen.extend(emails_of(&page));
-        match links(&page).get("next") {
-            Some(next) => path = path_of(next),
-            None => break,
-        }
-    }
-    assert_eq!(seen, pop.expect(|p| p.matches("smith")));
+    assert_paging_keeps_q(&pop).await;
 }
 
 async fn q_matches_names_case_insensitively_beyond_ascii(backend: Backend) {
@@ -385,21 +417,16 @@ async fn q_matches_names_case_insensitively_beyond_ascii(backend: Backend) {
     assert_eq!(created["first_name"], "Émile");
 }
 
-async fn each_filter_and_combinations_give_exact_answers(backend: Backend) {
-    let Some(pop) = Population::seed(backend).await else {
-        return;
-    };
-    let cut = "2026-01-10T00:00:00Z";
-    let cut_t = at(cut);
-    let boundary = pop
-        .people
-        .iter()
-        .find(|p| p.email == "carol@example.net")
-        .expect("carol")
-        .created_at;
-    let boundary_s = boundary.to_rfc3339();
-    type Keep = Box<dyn Fn(&Person) -> bool>;
-    let cases: Vec<(Vec<(&str, &str)>, Keep)> = vec![
+/// The cut of the creation-date filters.
+const CUT: &str = "2026-01-10T00:00:00Z";
+
+/// A filter (query pairs) and which people it selects.
+type Case<'a> = (Vec<(&'a str, &'a str)>, Keep);
+type Keep = Box<dyn Fn(&Person) -> bool>;
+
+/// Each value of each role and flag filter.
+fn flag_cases() -> Vec<Case<'static>> {
+    vec![
         (
             vec![("role", "ANONYMOUS")],
             Box::new(|p: &Person| p.role == "ANONYMOUS"),
@@ -440,6 +467,14 @@ async fn each_filter_and_combinations_give_exact_answers(backend: Backend) {
             vec![("is_professional", "false")],
             Box::new(|p: &Person| !p.is_professional),
         ),
+    ]
+}
+
+/// Creation-date filters: around a cut, in another offset, a range, and
+/// exactly at `boundary` (a user's creation time, `boundary_s` as text).
+fn date_cases<'a>(boundary_s: &'a str, boundary: DateTime<Utc>) -> Vec<Case<'a>> {
+    let (cut, cut_t) = (CUT, at(CUT));
+    vec![
         (
             vec![("created_after", cut)],
             Box::new(move |p: &Person| p.created_at >= cut_t),
@@ -463,13 +498,20 @@ async fn each_filter_and_combinations_give_exact_answers(backend: Backend) {
             }),
         ),
         (
-            vec![("created_after", boundary_s.as_str())],
+            vec![("created_after", boundary_s)],
             Box::new(move |p: &Person| p.created_at >= boundary),
         ),
         (
-            vec![("created_before", boundary_s.as_str())],
+            vec![("created_before", boundary_s)],
             Box::new(move |p: &Person| p.created_at < boundary),
         ),
+    ]
+}
+
+/// Several filters at once.
+fn combined_cases() -> Vec<Case<'static>> {
+    let (cut, cut_t) = (CUT, at(CUT));
+    vec![
         (
             vec![
                 ("role", "AUTHENTICATED"),
@@ -492,7 +534,23 @@ async fn each_filter_and_combinations_give_exact_answers(backend: Backend) {
                 p.role == "ADMIN" && !p.is_professional && p.created_at >= cut_t
             }),
         ),
-    ];
+    ]
+}
+
+async fn each_filter_and_combinations_give_exact_answers(backend: Backend) {
+    let Some(pop) = Population::seed(backend).await else {
+        return;
+    };
+    let boundary = pop
+        .people
+        .iter()
+        .find(|p| p.email == "carol@example.net")
+        .expect("carol")
+        .created_at;
+    let boundary_s = boundary.to_rfc3339();
+    let mut cases = flag_cases();
+    cases.extend(date_cases(&boundary_s, boundary));
+    cases.extend(combined_cases());
 
     for (filters, keep) in &cases {
         let got = pop.emails(filters).await;
@@ -517,6 +575,58 @@ async fn each_filter_and_combinations_give_exact_answers(backend: Backend) {
             .contains(&"carol@example.net".to_owned()),
         "created_before is exclusive"
     );
+}
+
+/// Sorting by `last_login_at` either way puts those who never logged in last.
+async fn assert_never_logged_in_come_last(pop: &Population) {
+    for descending in [false, true] {
+        let sort = if descending {
+            "-last_login_at"
+        } else {
+            "last_login_at"
+        };
+        let page = pop.list(&[("sort", sort), ("limit", "100")]).await;
+
+        let got: Vec<Option<DateTime<Utc>>> = ids_of(&page)
+            .iter()
+            .map(|id| pop.person(id).last_login_at)
+            .collect();
+        let mut logged_in: Vec<DateTime<Utc>> =
+            pop.people.iter().filter_map(|p| p.last_login_at).collect();
+        logged_in.sort();
+        if descending {
+            logged_in.reverse();
+        }
+        let never = pop.people.len() - logged_in.len();
+        let mut expected: Vec<Option<DateTime<Utc>>> = logged_in.into_iter().map(Some).collect();
+        expected.extend(std::iter::repeat_n(None, never));
+        assert_eq!(got, expected, "sort={sort}");
+        for (item, expected) in items(&page).iter().zip(&expected) {
+            let answered = item["last_login_at"].as_str().map(at);
+            assert_eq!(answered, *expected, "sort={sort}: the answer shows it");
+        }
+    }
+}
+
+/// Ties (same role, never logged in) break the same way on every page.
+async fn assert_ties_break_alike_on_every_page(pop: &Population) {
+    for sort in ["role", "-role", "last_login_at", "-last_login_at"] {
+        let mut seen = Vec::new();
+        for skip in (0..25).step_by(4) {
+            let page = pop
+                .list(&[("sort", sort), ("limit", "4"), ("skip", &skip.to_string())])
+                .await;
+            seen.extend(ids_of(&page));
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            (seen.len(), unique.len()),
+            (25, 25),
+            "sort={sort}: each once"
+        );
+    }
 }
 
 async fn every_sort_key_orders_both_ways(backend: Backend) {
@@ -551,51 +661,9 @@ async fn every_sort_key_orders_both_ways(backend: Backend) {
     }
 
     // last_login_at: the users who never logged in come last either way.
-    for descending in [false, true] {
-        let sort = if descending {
-            "-last_login_at"
-        } else {
-            "last_login_at"
-        };
-        let page = pop.list(&[("sort", sort), ("limit", "100")]).await;
-
-        let got: Vec<Option<DateTime<Utc>>> = ids_of(&page)
-            .iter()
-            .map(|id| pop.person(id).last_login_at)
-            .collect();
-        let mut logged_in: Vec<DateTime<Utc>> =
-            pop.people.iter().filter_map(|p| p.last_login_at).collect();
-        logged_in.sort();
-        if descending {
-            logged_in.reverse();
-        }
-        let never = pop.people.len() - logged_in.len();
-        let mut expected: Vec<Option<DateTime<Utc>>> = logged_in.into_iter().map(Some).collect();
-        expected.extend(std::iter::repeat_n(None, never));
-        assert_eq!(got, expected, "sort={sort}");
-        for (item, expected) in items(&page).iter().zip(&expected) {
-            let answered = item["last_login_at"].as_str().map(at);
-            assert_eq!(answered, *expected, "sort={sort}: the answer shows it");
-        }
-    }
+    assert_never_logged_in_come_last(&pop).await;
     // Ties (same role, never logged in) break the same way on every page.
-    for sort in ["role", "-role", "last_login_at", "-last_login_at"] {
-        let mut seen = Vec::new();
-        for skip in (0..25).step_by(4) {
-            let page = pop
-                .list(&[("sort", sort), ("limit", "4"), ("skip", &skip.to_string())])
-                .await;
-            seen.extend(ids_of(&page));
-        }
-        let mut unique = seen.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(
-            (seen.len(), unique.len()),
-            (25, 25),
-            "sort={sort}: each once"
-        );
-    }
+    assert_ties_break_alike_on_every_page(&pop).await;
     // The default order is newest first.
     let default = pop.list(&[("limit", "100")]).await;
     let newest_first = pop.list(&[("sort", "-created_at"), ("limit", "100")]).await;
@@ -624,6 +692,29 @@ async fn sorting_by_role_follows_privilege(backend: Backend) {
             got, expected,
             "sort={sort}: ANONYMOUS < AUTHENTICATED < MANAGER < ADMIN"
         );
+    }
+}
+
+/// A filtered listing takes its total from a short page, and counts when
+/// its page is full or empty past the end.
+async fn assert_filtered_totals(pop: &Population) {
+    let unlocked = pop.people.iter().filter(|p| !p.is_locked).count();
+    assert!(
+        unlocked > 2 && unlocked < 25,
+        "the seed locks some: {unlocked}"
+    );
+    for (limit, skip, rows) in [
+        ("100", "0", unlocked),
+        ("2", "0", 2),
+        ("2", "2", 2),
+        ("100", "100", 0),
+        ("100", "1", unlocked - 1),
+    ] {
+        let page = pop
+            .list(&[("is_locked", "false"), ("limit", limit), ("skip", skip)])
+            .await;
+        assert_eq!(items(&page).len(), rows, "limit={limit} skip={skip}");
+        assert_eq!(page["total"], unlocked, "limit={limit} skip={skip}");
     }
 }
 
@@ -688,24 +779,45 @@ async fn pages_and_their_links(backend: Backend) {
 
     // A filtered listing takes its total from a short page, and counts when
     // its page is full or empty past the end.
-    let unlocked = pop.people.iter().filter(|p| !p.is_locked).count();
-    assert!(
-        unlocked > 2 && unlocked < 25,
-        "the seed locks some: {unlocked}"
-    );
-    for (limit, skip, rows) in [
-        ("100", "0", unlocked),
-        ("2", "0", 2),
-        ("2", "2", 2),
-        ("100", "100", 0),
-        ("100", "1", unlocked - 1),
-    ] {
-        let page = pop
-            .list(&[("is_locked", "false"), ("limit", limit), ("skip", skip)])
-            .await;
-        assert_eq!(items(&page).len(), rows, "limit={limit} skip={skip}");
-        assert_eq!(page["total"], unlocked, "limit={limit} skip={skip}");
+    assert_filtered_totals(&pop).await;
+}
+
+/// Every link of a page keeps the `wanted` parameters and the creation
+/// dates of the filter.
+fn assert_links_keep_filters(links: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>) {
+    for (rel, href) in links {
+        let got = params(href);
+        for (k, v) in wanted {
+            assert_eq!(got.get(k), Some(v), "{rel} keeps {k}: {href}");
+        }
+        assert_eq!(
+            got.get("created_after").map(|t| at(t)),
+            Some(at("2026-01-02T00:00:00Z")),
+            "{rel}: {href}"
+        );
+        assert_eq!(
+            got.get("created_before").map(|t| at(t)),
+            Some(at("2026-02-01T00:00:00Z")),
+            "{rel}: {href}"
+        );
     }
+}
+
+/// The ids of the unlocked, verified people created in January (from the
+/// 2nd), by nickname.
+fn unlocked_verified_in_january_by_nickname(pop: &Population) -> Vec<String> {
+    let mut expected: Vec<&Person> = pop
+        .people
+        .iter()
+        .filter(|p| {
+            !p.is_locked
+                && p.email_verified
+                && p.created_at >= at("2026-01-02T00:00:00Z")
+                && p.created_at < at("2026-02-01T00:00:00Z")
+        })
+        .collect();
+    expected.sort_by_key(|p| p.nickname.to_lowercase());
+    expected.iter().map(|p| p.id.clone()).collect()
 }
 
 async fn following_next_visits_every_match_once_keeping_filters(backend: Backend) {
@@ -720,18 +832,7 @@ async fn following_next_visits_every_match_once_keeping_filters(backend: Backend
         ("sort", "nickname"),
         ("limit", "3"),
     ];
-    let mut expected: Vec<&Person> = pop
-        .people
-        .iter()
-        .filter(|p| {
-            !p.is_locked
-                && p.email_verified
-                && p.created_at >= at("2026-01-02T00:00:00Z")
-                && p.created_at < at("2026-02-01T00:00:00Z")
-        })
-        .collect();
-    expected.sort_by_key(|p| p.nickname.to_lowercase());
-    let expected: Vec<String> = expected.iter().map(|p| p.id.clone()).collect();
+    let expected = unlocked_verified_in_january_by_nickname(&pop);
     assert!(
         expected.len() > 6,
         "the seed gives several pages: {}",
@@ -758,22 +859,7 @@ async fn following_next_visits_every_match_once_keeping_filters(backend: Backend
         assert_eq!(page["page"], page_number);
         assert_eq!(page["size"], 3);
         let links = links(&page);
-        for (rel, href) in &links {
-            let got = params(href);
-            for (k, v) in &wanted {
-                assert_eq!(got.get(k), Some(v), "{rel} keeps {k}: {href}");
-            }
-            assert_eq!(
-                got.get("created_after").map(|t| at(t)),
-                Some(at("2026-01-02T00:00:00Z")),
-                "{rel}: {href}"
-            );
-            assert_eq!(
-                got.get("created_before").map(|t| at(t)),
-                Some(at("2026-02-01T00:00:00Z")),
-                "{rel}: {href}"
-            );
-        }
+        assert_links_keep_filters(&links, &wanted);
         let skip = (page_number - 1) * 3;
         assert_eq!(params(&links["self"])["skip"], skip.to_string());
         assert_eq!(links.contains_key("prev"), page_number > 1, "{path}");

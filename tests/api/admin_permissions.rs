@@ -2,13 +2,17 @@
 //! role × each endpoint × each target role (and the actor itself), with the
 //! status the contract's Roles table gives. Every cell acts on a fresh
 //! target (and, for "self", a fresh actor), so no cell sees another's effects.
+//! And nobody raises their own role, through any endpoint.
 
 use reqwest::{Method, Response, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use user_management::db::entities::users;
+use user_management::domain::Role as DomainRole;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem, spawn_app_with_admin};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, assert_problem, invalid_fields, ok_json, spawn_app_with_admin,
+};
 use crate::on_both_databases;
 
 /// A role, as the tests name it.
@@ -294,6 +298,56 @@ impl World {
         let app = &self.app;
         let what = format!("{cell:?}");
         // Arrange: the caller and the target.
+        let (token, target_id, target_role) = self.arrange(cell, &what).await;
+        let before = match &target_id {
+            Some(id) => snapshot(app, id).await,
+            None => None,
+        };
+        let created_email = self.fresh_email("created");
+        let new_role = new_role(cell, target_role);
+
+        // Act.
+        let id = target_id.clone().unwrap_or_default();
+        let (method, path, body) = request(cell.endpoint, &id, &created_email, new_role);
+        let response = app
+            .call(method, &path, token.as_deref(), body.as_ref())
+            .await;
+
+        // Assert: status and body.
+        let status = response.status().as_u16();
+        assert_eq!(status, cell.expected, "{what}");
+        let allowed = cell.expected < 300;
+        if allowed {
+            check_success(cell, response, target_id.as_deref(), &what).await;
+        } else {
+            check_refusal(cell, response, &what).await;
+        }
+
+        // Assert: the effect, or that nothing changed.
+        if let Create(role) = cell.endpoint {
+            check_created(app, role, &created_email, allowed, &what).await;
+        }
+        let Some(id) = target_id else {
+            return;
+        };
+        let after = snapshot(app, &id).await;
+        if !allowed {
+            assert_eq!(after, before, "{what}: a refused call changes nothing");
+            return;
+        }
+        let before = before.expect("target existed");
+        let expected = effect(cell.endpoint, before, new_role);
+        assert_eq!(after, expected, "{what}: effect");
+    }
+
+    /// The caller's token, and the target's id and role, of `cell`; a
+    /// target to unlock is locked first.
+    async fn arrange(
+        &self,
+        cell: Cell,
+        what: &str,
+    ) -> (Option<String>, Option<String>, Option<Role>) {
+        let app = &self.app;
         let (token, actor_id) = match (cell.target, cell.actor.role()) {
             (Some(Own), Some(role)) => {
                 let email = self.fresh_email(&format!("self-{}", role.as_str().to_lowercase()));
@@ -326,128 +380,121 @@ impl World {
                 .await;
             assert_eq!(locked.status(), StatusCode::OK, "{what}: arrange lock");
         }
-        let before = match &target_id {
-            Some(id) => snapshot(app, id).await,
-            None => None,
-        };
-        let created_email = self.fresh_email("created");
-        let new_role = match (cell.target, target_role) {
-            (Some(Own), Some(Admin)) => Manager,
-            (Some(Own), _) => Admin,
-            (_, Some(Anonymous)) => Authenticated,
-            (_, Some(Authenticated)) => Manager,
-            (_, Some(Manager)) => Authenticated,
-            _ => Manager,
-        };
+        (token, target_id, target_role)
+    }
+}
 
-        // Act.
-        let id = target_id.clone().unwrap_or_default();
-        let (method, path, body) = match cell.endpoint {
-            List => (Method::GET, "/users".to_owned(), None),
-            Create(role) => (
-                Method::POST,
-                "/users".to_owned(),
-                Some(json!({"email": created_email, "password": PASSWORD, "role": role.as_str()})),
-            ),
-            Audit => (Method::GET, "/audit-events".to_owned(), None),
-            Read => (Method::GET, format!("/users/{id}"), None),
-            Patch => (
-                Method::PATCH,
-                format!("/users/{id}"),
-                Some(json!({"first_name": "Changed"})),
-            ),
-            Put => (
-                Method::PUT,
-                format!("/users/{id}"),
-                Some(json!({"first_name": "Changed"})),
-            ),
-            Delete => (Method::DELETE, format!("/users/{id}"), None),
-            SetRole => (
-                Method::PUT,
-                format!("/users/{id}/role"),
-                Some(json!({"role": new_role.as_str()})),
-            ),
-            Lock => (Method::POST, format!("/users/{id}/lock"), None),
-            Unlock => (Method::POST, format!("/users/{id}/unlock"), None),
-            Professional => (
-                Method::PUT,
-                format!("/users/{id}/professional"),
-                Some(json!({"is_professional": true})),
-            ),
-        };
-        let response = app
-            .call(method, &path, token.as_deref(), body.as_ref())
-            .await;
+/// The role a role change of `cell` asks for: never the one the target has.
+fn new_role(cell: Cell, target_role: Option<Role>) -> Role {
+    match (cell.target, target_role) {
+        (Some(Own), Some(Admin)) => Manager,
+        (Some(Own), _) => Admin,
+        (_, Some(Anonymous)) => Authenticated,
+        (_, Some(Authenticated)) => Manager,
+        (_, Some(Manager)) => Authenticated,
+        _ => Manager,
+    }
+}
 
-        // Assert: status and body.
-        let status = response.status().as_u16();
-        assert_eq!(status, cell.expected, "{what}");
-        let allowed = cell.expected < 300;
-        if allowed {
-            check_success(cell, response, target_id.as_deref(), &what).await;
-        } else {
-            if cell.expected == 401 {
-                let challenge = response
-                    .headers()
-                    .get("www-authenticate")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                assert!(challenge.starts_with("Bearer"), "{what}: {challenge:?}");
-            }
-            let status = StatusCode::from_u16(cell.expected).expect("status");
-            assert_problem(response, status).await;
-        }
+/// The method, path and body of a call of `endpoint` on user `id`.
+fn request(
+    endpoint: Endpoint,
+    id: &str,
+    created_email: &str,
+    new_role: Role,
+) -> (Method, String, Option<Value>) {
+    match endpoint {
+        List => (Method::GET, "/users".to_owned(), None),
+        Create(role) => (
+            Method::POST,
+            "/users".to_owned(),
+            Some(json!({"email": created_email, "password": PASSWORD, "role": role.as_str()})),
+        ),
+        Audit => (Method::GET, "/audit-events".to_owned(), None),
+        Read => (Method::GET, format!("/users/{id}"), None),
+        Patch => (
+            Method::PATCH,
+            format!("/users/{id}"),
+            Some(json!({"first_name": "Changed"})),
+        ),
+        Put => (
+            Method::PUT,
+            format!("/users/{id}"),
+            Some(json!({"first_name": "Changed"})),
+        ),
+        Delete => (Method::DELETE, format!("/users/{id}"), None),
+        SetRole => (
+            Method::PUT,
+            format!("/users/{id}/role"),
+            Some(json!({"role": new_role.as_str()})),
+        ),
+        Lock => (Method::POST, format!("/users/{id}/lock"), None),
+        Unlock => (Method::POST, format!("/users/{id}/unlock"), None),
+        Professional => (
+            Method::PUT,
+            format!("/users/{id}/professional"),
+            Some(json!({"is_professional": true})),
+        ),
+    }
+}
 
-        // Assert: the effect, or that nothing changed.
-        if let Create(role) = cell.endpoint {
-            let count = accounts_with_email(app, &created_email).await;
-            assert_eq!(count, u64::from(allowed), "{what}: created?");
-            if allowed {
-                let row = users::Entity::find()
-                    .filter(users::Column::EmailNorm.eq(created_email.clone()))
-                    .one(&app.db)
-                    .await
-                    .expect("query users")
-                    .expect("created");
-                assert_eq!(row.role.as_str(), role.as_str(), "{what}");
-                assert!(row.email_verified || role == Anonymous, "{what}");
-            }
-        }
-        let Some(id) = target_id else {
-            return;
-        };
-        let after = snapshot(app, &id).await;
-        if !allowed {
-            assert_eq!(after, before, "{what}: a refused call changes nothing");
-            return;
-        }
-        let before = before.expect("target existed");
-        let expected = match cell.endpoint {
-            Read => Some(before),
-            Patch | Put => Some(Snapshot {
-                first_name: Some("Changed".into()),
-                ..before
-            }),
-            Delete => None,
-            SetRole => Some(Snapshot {
-                role: new_role.as_str().to_owned(),
-                ..before
-            }),
-            Lock => Some(Snapshot {
-                is_locked: true,
-                ..before
-            }),
-            Unlock => Some(Snapshot {
-                is_locked: false,
-                ..before
-            }),
-            Professional => Some(Snapshot {
-                is_professional: true,
-                ..before
-            }),
-            List | Create(_) | Audit => unreachable!("no target"),
-        };
-        assert_eq!(after, expected, "{what}: effect");
+/// A refused call answers a problem (a 401 asks for a bearer token).
+async fn check_refusal(cell: Cell, response: Response, what: &str) {
+    if cell.expected == 401 {
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(challenge.starts_with("Bearer"), "{what}: {challenge:?}");
+    }
+    let status = StatusCode::from_u16(cell.expected).expect("status");
+    assert_problem(response, status).await;
+}
+
+/// A creation made an account (of `role`, verified unless ANONYMOUS) if
+/// and only if it was allowed.
+async fn check_created(app: &TestApp, role: Role, created_email: &str, allowed: bool, what: &str) {
+    let count = accounts_with_email(app, created_email).await;
+    assert_eq!(count, u64::from(allowed), "{what}: created?");
+    if allowed {
+        let row = users::Entity::find()
+            .filter(users::Column::EmailNorm.eq(created_email))
+            .one(&app.db)
+            .await
+            .expect("query users")
+            .expect("created");
+        assert_eq!(row.role.as_str(), role.as_str(), "{what}");
+        assert!(row.email_verified || role == Anonymous, "{what}");
+    }
+}
+
+/// The target as an allowed call of `endpoint` leaves it (`None`: deleted).
+fn effect(endpoint: Endpoint, before: Snapshot, new_role: Role) -> Option<Snapshot> {
+    match endpoint {
+        Read => Some(before),
+        Patch | Put => Some(Snapshot {
+            first_name: Some("Changed".into()),
+            ..before
+        }),
+        Delete => None,
+        SetRole => Some(Snapshot {
+            role: new_role.as_str().to_owned(),
+            ..before
+        }),
+        Lock => Some(Snapshot {
+            is_locked: true,
+            ..before
+        }),
+        Unlock => Some(Snapshot {
+            is_locked: false,
+            ..before
+        }),
+        Professional => Some(Snapshot {
+            is_professional: true,
+            ..before
+        }),
+        List | Create(_) | Audit => unreachable!("no target"),
     }
 }
 
@@ -611,10 +658,109 @@ fn assert_matrix_is_complete(cells: &[Cell]) {
     );
 }
 
+// -------------------------------------------------------- no self-escalation
+
+/// After the refused attempts: the user and the manager (id, token) keep
+/// their roles and fields, no account was created, no role change audited.
+async fn assert_nothing_changed(
+    app: &TestApp,
+    root: &str,
+    (user_id, user): (&str, &str),
+    (manager_id, manager): (&str, &str),
+) {
+    let user_row = app.find_user(user_id).await.expect("user");
+    let manager_row = app.find_user(manager_id).await.expect("manager");
+    assert_eq!(user_row.role, DomainRole::Authenticated);
+    assert_eq!(manager_row.role, DomainRole::Manager);
+    assert_eq!(
+        manager_row.first_name, None,
+        "a refused body changes nothing"
+    );
+    assert_eq!(
+        ok_json(app.get("/me", Some(user)).await, "me").await["role"],
+        "AUTHENTICATED"
+    );
+    assert_eq!(
+        ok_json(app.get("/me", Some(manager)).await, "me").await["role"],
+        "MANAGER"
+    );
+    assert!(
+        users::Entity::find()
+            .filter(users::Column::EmailNorm.is_in(["climber@example.com", "friend@example.com"]))
+            .one(&app.db)
+            .await
+            .expect("query")
+            .is_none(),
+        "no account came of the refused requests"
+    );
+    let audit = app.audit_events(root, "action=role_changed").await;
+    assert_eq!(audit["total"], 0);
+}
+
+async fn nobody_raises_their_own_role(backend: Backend) {
+    let Some(app) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let (_, root) = app.admin().await;
+    let (user_id, user) = app
+        .user_with_role_as(&root, "user@example.com", "AUTHENTICATED")
+        .await;
+    let (manager_id, manager) = app
+        .user_with_role_as(&root, "manager@example.com", "MANAGER")
+        .await;
+
+    let patch_me = app
+        .call(
+            Method::PATCH,
+            "/me",
+            Some(&user),
+            Some(&json!({"role": "ADMIN"})),
+        )
+        .await;
+    let register = app
+        .register("climber@example.com", json!({"role": "ADMIN"}))
+        .await;
+    let manager_patch = app
+        .patch_user(
+            &manager,
+            &manager_id,
+            &json!({"role": "ADMIN", "first_name": "Boss"}),
+        )
+        .await;
+    let manager_put = app
+        .call(
+            Method::PUT,
+            &format!("/users/{manager_id}"),
+            Some(&manager),
+            Some(&json!({"role": "ADMIN"})),
+        )
+        .await;
+    let manager_role = app.put_role(&manager, &manager_id, "ADMIN").await;
+    let user_role = app.put_role(&user, &user_id, "MANAGER").await;
+    let manager_creates_admin = app
+        .call(
+            Method::POST,
+            "/users",
+            Some(&manager),
+            Some(&json!({"email": "friend@example.com", "password": PASSWORD, "role": "ADMIN"})),
+        )
+        .await;
+
+    assert_eq!(invalid_fields(patch_me).await, ["role"]);
+    assert_eq!(invalid_fields(register).await, ["role"]);
+    assert_eq!(invalid_fields(manager_patch).await, ["role"]);
+    assert_eq!(invalid_fields(manager_put).await, ["role"]);
+    assert_problem(manager_role, StatusCode::FORBIDDEN).await;
+    assert_problem(user_role, StatusCode::FORBIDDEN).await;
+    assert_problem(manager_creates_admin, StatusCode::FORBIDDEN).await;
+    assert_nothing_changed(&app, &root, (&user_id, &user), (&manager_id, &manager)).await;
+}
+
 on_both_databases!(
     listing_creation_and_audit_log,
     reading_and_updating_users,
     deleting_users_and_changing_roles,
     locking_and_unlocking_users,
     setting_professional_status,
+    nobody_raises_their_own_role,
 );

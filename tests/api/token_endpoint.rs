@@ -1,65 +1,21 @@
-//! `POST /login` (and `/token`): the RFC 6749 error table, the password and
-//! refresh grants, refresh-token rotation with reuse detection, lockout, and
-//! equal timing for unknown emails and wrong passwords.
+//! The token endpoint, `POST /login` (and `/token`): the RFC 6749 error
+//! table, the password and refresh grants, refresh-token rotation with
+//! reuse detection, and equal timing for unknown emails and wrong passwords.
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, Response, StatusCode};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use reqwest::{Method, StatusCode};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use user_management::auth::tokens::new_refresh_token;
-use user_management::db::entities::{audit_events, email_outbox, sessions};
+use user_management::db::entities::sessions;
 use uuid::Uuid;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, jwt_claims, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, ISSUER, PASSWORD, WRONG, assert_oauth_error, assert_tokens, count_of, jwt_claims,
+    spawn_app, spawn_app_with,
+};
 use crate::on_both_databases;
-
-const WRONG: &str = "not-the-right-passphrase";
-const ISSUER: &str = "http://localhost:8000";
-const LIMIT: u32 = 3;
-
-/// Asserts an RFC 6749 error answer; returns the body.
-async fn assert_oauth_error(response: Response, status: StatusCode, error: &str) -> Value {
-    assert_eq!(response.status(), status, "status");
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    assert_eq!(content_type, "application/json");
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body["error"], error, "{body}");
-    let description = body["error_description"]
-        .as_str()
-        .expect("error_description");
-    assert!(!description.is_empty(), "{body}");
-    assert_eq!(
-        body["detail"], description,
-        "detail repeats error_description"
-    );
-    body
-}
-
-/// Asserts a successful token answer; returns the body.
-async fn assert_tokens(response: Response) -> Value {
-    assert_eq!(response.status(), StatusCode::OK, "status");
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body["token_type"], "bearer", "{body}");
-    assert_eq!(body["expires_in"], 900, "{body}");
-    assert!(
-        body["access_token"]
-            .as_str()
-            .is_some_and(|t| t.split('.').count() == 3),
-        "{body}"
-    );
-    assert!(
-        body["refresh_token"]
-            .as_str()
-            .is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    body
-}
 
 fn access(tokens: &Value) -> &str {
     tokens["access_token"].as_str().expect("access_token")
@@ -69,66 +25,11 @@ fn refresh(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().expect("refresh_token")
 }
 
-async fn refresh_with(app: &TestApp, token: &str) -> Response {
-    app.token_request(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .await
-}
-
 fn uuid_claim(claims: &Value, name: &str) -> Uuid {
     let text = claims[name]
         .as_str()
         .unwrap_or_else(|| panic!("{name} claim: {claims}"));
     Uuid::parse_str(text).unwrap_or_else(|_| panic!("{name} is a UUID: {claims}"))
-}
-
-/// Sends the same form from `n` concurrent tasks; returns the statuses.
-async fn concurrently(app: &TestApp, n: usize, form: &[(&str, &str)]) -> Vec<StatusCode> {
-    let form: Vec<(String, String)> = form
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let url = format!("{}/login", app.address);
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let (client, url, form) = (app.client.clone(), url.clone(), form.clone());
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .form(&form)
-                    .send()
-                    .await
-                    .expect("request")
-                    .status()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::with_capacity(n);
-    for task in tasks {
-        statuses.push(task.await.expect("task"));
-    }
-    statuses
-}
-
-fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
-    statuses.iter().filter(|s| **s == status).count()
-}
-
-async fn lock_audits(app: &TestApp, user_id: &str) -> u64 {
-    audit_events::Entity::find()
-        .filter(audit_events::Column::Action.eq("user_locked"))
-        .filter(audit_events::Column::UserId.eq(Uuid::parse_str(user_id).expect("uuid")))
-        .count(&app.db)
-        .await
-        .expect("count audit events")
-}
-
-async fn lock_mails(app: &TestApp, recipient: &str) -> u64 {
-    email_outbox::Entity::find()
-        .filter(email_outbox::Column::Recipient.eq(recipient))
-        .filter(email_outbox::Column::Template.eq("account_locked"))
-        .count(&app.db)
-        .await
-        .expect("count outbox")
 }
 
 // ------------------------------------------------------------------ errors
@@ -355,7 +256,7 @@ async fn refresh_rotates_both_tokens(backend: Backend) {
     };
     let (id, first_access, first_refresh) = app.verified_user("rotate@example.com").await;
 
-    let rotated = assert_tokens(refresh_with(&app, &first_refresh).await).await;
+    let rotated = assert_tokens(app.refresh(&first_refresh).await).await;
 
     assert_ne!(access(&rotated), first_access);
     assert_ne!(refresh(&rotated), first_refresh);
@@ -368,7 +269,7 @@ async fn refresh_rotates_both_tokens(backend: Backend) {
     );
     let me = app.get("/me", Some(access(&rotated))).await;
     assert_eq!(me.status(), StatusCode::OK);
-    let again = assert_tokens(refresh_with(&app, refresh(&rotated)).await).await;
+    let again = assert_tokens(app.refresh(refresh(&rotated)).await).await;
     assert_ne!(refresh(&again), refresh(&rotated), "rotated on every use");
 }
 
@@ -378,12 +279,12 @@ async fn reusing_a_rotated_refresh_token_revokes_the_session(backend: Backend) {
     };
     let (_, first_access, first_refresh) = app.verified_user("reuse@example.com").await;
     let other = assert_tokens(app.login("reuse@example.com", PASSWORD).await).await;
-    let rotated = assert_tokens(refresh_with(&app, &first_refresh).await).await;
+    let rotated = assert_tokens(app.refresh(&first_refresh).await).await;
 
-    let replay = refresh_with(&app, &first_refresh).await;
+    let replay = app.refresh(&first_refresh).await;
 
     assert_oauth_error(replay, StatusCode::BAD_REQUEST, "invalid_grant").await;
-    let newest = refresh_with(&app, refresh(&rotated)).await;
+    let newest = app.refresh(refresh(&rotated)).await;
     assert_oauth_error(newest, StatusCode::BAD_REQUEST, "invalid_grant").await;
     for token in [access(&rotated), first_access.as_str()] {
         let me = app.get("/me", Some(token)).await;
@@ -398,7 +299,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_session(backend: Backend) {
         StatusCode::OK,
         "the user's other session is untouched"
     );
-    assert_tokens(refresh_with(&app, refresh(&other)).await).await;
+    assert_tokens(app.refresh(refresh(&other)).await).await;
 }
 
 async fn unknown_forged_and_expired_refresh_tokens_are_invalid_grant(backend: Backend) {
@@ -416,7 +317,7 @@ async fn unknown_forged_and_expired_refresh_tokens_are_invalid_grant(backend: Ba
         // The right session and generation, but not its secret: forged, not reused.
         new_refresh_token(sid, 0),
     ] {
-        let response = refresh_with(&app, &bad).await;
+        let response = app.refresh(&bad).await;
         assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
     }
     assert_eq!(
@@ -426,7 +327,7 @@ async fn unknown_forged_and_expired_refresh_tokens_are_invalid_grant(backend: Ba
     );
     app.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00+00:00'")
         .await;
-    let expired = refresh_with(&app, &refresh_token).await;
+    let expired = app.refresh(&refresh_token).await;
     assert_oauth_error(expired, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
 
@@ -436,159 +337,23 @@ async fn concurrent_refreshes_with_one_token_succeed_once(backend: Backend) {
     };
     let (_, _, refresh_token) = app.verified_user("race@example.com").await;
 
-    let statuses = concurrently(
-        &app,
-        6,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh_token),
-        ],
-    )
-    .await;
-
-    assert_eq!(count(&statuses, StatusCode::OK), 1, "{statuses:?}");
-    assert_eq!(count(&statuses, StatusCode::BAD_REQUEST), 5, "{statuses:?}");
-}
-
-// ------------------------------------------------------------------ lockout
-
-async fn repeated_failures_lock_the_account(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = LIMIT).await else {
-        return;
-    };
-    let (id, access_token, _) = app.verified_user("lockme@example.com").await;
-    let mails_before = app.smtp.messages().len();
-
-    let mut statuses = Vec::new();
-    for _ in 0..LIMIT {
-        statuses.push(app.login("lockme@example.com", WRONG).await.status());
-    }
-
-    assert_eq!(
-        statuses,
-        [
-            StatusCode::UNAUTHORIZED,
-            StatusCode::UNAUTHORIZED,
-            StatusCode::LOCKED
-        ],
-        "the attempt that reaches the limit locks"
-    );
-    let right = app.login("lockme@example.com", PASSWORD).await;
-    assert_oauth_error(right, StatusCode::LOCKED, "invalid_grant").await;
-    let again = app.login("lockme@example.com", WRONG).await;
-    assert_oauth_error(again, StatusCode::LOCKED, "invalid_grant").await;
-    let row = app.user_row(&id).await;
-    assert!(row.is_locked);
-    assert_eq!(row.failed_login_attempts, 3);
-    assert!(row.locked_until.is_some(), "the default lock is temporary");
-    assert_eq!(
-        app.get("/me", Some(&access_token)).await.status(),
-        StatusCode::UNAUTHORIZED,
-        "a locked account's tokens stop working"
-    );
-    assert_eq!(lock_audits(&app, &id).await, 1);
-    let mail = app
-        .smtp
-        .wait_for(mails_before + 1, Duration::from_secs(10))
+    let statuses = app
+        .concurrent_token_requests(
+            &[&app.address],
+            6,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh_token),
+            ],
+        )
         .await;
-    let locked = mail.last().expect("a message");
-    assert_eq!(locked.to, ["lockme@example.com"]);
-    assert!(
-        locked.subject().to_lowercase().contains("locked"),
-        "{}",
-        locked.subject()
-    );
-}
 
-async fn concurrent_failures_lock_at_exactly_the_limit(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = LIMIT).await else {
-        return;
-    };
-    let id = app.verified_account("storm@example.com").await;
-
-    let statuses = concurrently(
-        &app,
-        10,
-        &[("username", "storm@example.com"), ("password", WRONG)],
-    )
-    .await;
-
-    let row = app.user_row(&id).await;
-    assert_eq!(row.failed_login_attempts, 3, "{statuses:?}");
-    assert!(row.is_locked);
+    assert_eq!(count_of(&statuses, StatusCode::OK), 1, "{statuses:?}");
     assert_eq!(
-        count(&statuses, StatusCode::UNAUTHORIZED) + count(&statuses, StatusCode::LOCKED),
-        10,
+        count_of(&statuses, StatusCode::BAD_REQUEST),
+        5,
         "{statuses:?}"
     );
-    assert!(
-        count(&statuses, StatusCode::LOCKED) >= 10 - 3,
-        "{statuses:?}"
-    );
-    assert_eq!(lock_audits(&app, &id).await, 1, "locked once");
-    assert_eq!(
-        lock_mails(&app, "storm@example.com").await,
-        1,
-        "one lock email"
-    );
-    assert_eq!(
-        app.login("storm@example.com", PASSWORD).await.status(),
-        StatusCode::LOCKED
-    );
-}
-
-async fn a_temporary_lock_expires(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |c| {
-        c.max_login_attempts = LIMIT;
-        c.lockout_duration = Duration::from_secs(1);
-    })
-    .await
-    else {
-        return;
-    };
-    let id = app.verified_account("brief@example.com").await;
-    for _ in 0..LIMIT {
-        app.login("brief@example.com", WRONG).await;
-    }
-    assert_eq!(
-        app.login("brief@example.com", PASSWORD).await.status(),
-        StatusCode::LOCKED
-    );
-
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let response = app.login("brief@example.com", PASSWORD).await;
-
-    assert_tokens(response).await;
-    let row = app.user_row(&id).await;
-    assert!(!row.is_locked);
-    assert_eq!(row.failed_login_attempts, 0);
-    assert!(row.locked_until.is_none());
-}
-
-async fn a_successful_login_resets_the_failure_count(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = LIMIT).await else {
-        return;
-    };
-    let id = app.verified_account("reset@example.com").await;
-    for _ in 0..LIMIT - 1 {
-        assert_eq!(
-            app.login("reset@example.com", WRONG).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    assert_eq!(app.user_row(&id).await.failed_login_attempts, 2);
-
-    assert_tokens(app.login("reset@example.com", PASSWORD).await).await;
-
-    assert_eq!(app.user_row(&id).await.failed_login_attempts, 0);
-    for _ in 0..LIMIT - 1 {
-        assert_eq!(
-            app.login("reset@example.com", WRONG).await.status(),
-            StatusCode::UNAUTHORIZED,
-            "the count started again"
-        );
-    }
-    assert!(!app.user_row(&id).await.is_locked);
 }
 
 // ------------------------------------------------------------------ timing
@@ -646,9 +411,5 @@ on_both_databases!(
     reusing_a_rotated_refresh_token_revokes_the_session,
     unknown_forged_and_expired_refresh_tokens_are_invalid_grant,
     concurrent_refreshes_with_one_token_succeed_once,
-    repeated_failures_lock_the_account,
-    concurrent_failures_lock_at_exactly_the_limit,
-    a_temporary_lock_expires,
-    a_successful_login_resets_the_failure_count,
     unknown_email_and_wrong_password_take_alike_long,
 );

@@ -11,8 +11,9 @@
 //! [`SmtpSink`] is a cheap handle (`Clone`, all clones share one server); the
 //! server shuts down when the last handle is dropped.
 
-// Not every test file uses every helper, and unused items in an integration
-// test module would otherwise fail `clippy -D warnings`.
+// Not every test uses every part of the sink (the envelope sender, its
+// port), and unused items in an integration test module would otherwise
+// fail `clippy -D warnings`.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -242,6 +243,52 @@ struct Envelope {
     to: Vec<String>,
 }
 
+impl Envelope {
+    /// `MAIL FROM:`; returns the reply.
+    fn mail(&mut self, arg: &str) -> &'static str {
+        match strip_prefix_ignore_case(arg, "FROM:") {
+            _ if self.from.is_some() => "503 5.5.1 Nested MAIL command\r\n",
+            Some(path) => {
+                self.from = Some(parse_path(path));
+                "250 2.1.0 OK\r\n"
+            }
+            None => "501 5.5.4 Syntax: MAIL FROM:<address>\r\n",
+        }
+    }
+
+    /// `RCPT TO:`; returns the reply.
+    fn rcpt(&mut self, arg: &str) -> &'static str {
+        match strip_prefix_ignore_case(arg, "TO:") {
+            _ if self.from.is_none() => "503 5.5.1 Need MAIL before RCPT\r\n",
+            Some(path) => {
+                self.to.push(parse_path(path));
+                "250 2.1.5 OK\r\n"
+            }
+            None => "501 5.5.4 Syntax: RCPT TO:<address>\r\n",
+        }
+    }
+}
+
+/// Keeps the message `data` of `envelope` (unless a failure is due);
+/// returns the reply to the end of `DATA`.
+fn deliver(shared: &Shared, envelope: Envelope, data: &[u8]) -> &'static str {
+    if take_failure(&shared.fail_next) {
+        return "451 4.3.0 Temporary failure (injected by the test)\r\n";
+    }
+    let message = Captured {
+        from: envelope.from.unwrap_or_default(),
+        to: envelope.to,
+        raw: String::from_utf8_lossy(data).into_owned(),
+    };
+    // Stored before the 250 goes out, so a test that saw the send succeed
+    // also sees the message.
+    shared
+        .messages
+        .send_modify(|messages| messages.push(message));
+    "250 2.0.0 OK: queued\r\n"
+}
+
+/// One SMTP session on `stream`, until QUIT or the client goes.
 async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
@@ -270,22 +317,8 @@ async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 envelope = Envelope::default();
                 "250 127.0.0.1\r\n"
             }
-            "MAIL" => match strip_prefix_ignore_case(arg, "FROM:") {
-                _ if envelope.from.is_some() => "503 5.5.1 Nested MAIL command\r\n",
-                Some(path) => {
-                    envelope.from = Some(parse_path(path));
-                    "250 2.1.0 OK\r\n"
-                }
-                None => "501 5.5.4 Syntax: MAIL FROM:<address>\r\n",
-            },
-            "RCPT" => match strip_prefix_ignore_case(arg, "TO:") {
-                _ if envelope.from.is_none() => "503 5.5.1 Need MAIL before RCPT\r\n",
-                Some(path) => {
-                    envelope.to.push(parse_path(path));
-                    "250 2.1.5 OK\r\n"
-                }
-                None => "501 5.5.4 Syntax: RCPT TO:<address>\r\n",
-            },
+            "MAIL" => envelope.mail(arg),
+            "RCPT" => envelope.rcpt(arg),
             "DATA" if envelope.to.is_empty() => "503 5.5.1 Need RCPT before DATA\r\n",
             "DATA" => {
                 writer
@@ -295,22 +328,7 @@ async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     // Connection closed mid-message: nothing was delivered.
                     return Ok(());
                 };
-                let envelope = std::mem::take(&mut envelope);
-                if take_failure(&shared.fail_next) {
-                    "451 4.3.0 Temporary failure (injected by the test)\r\n"
-                } else {
-                    let message = Captured {
-                        from: envelope.from.unwrap_or_default(),
-                        to: envelope.to,
-                        raw: String::from_utf8_lossy(&data).into_owned(),
-                    };
-                    // Stored before the 250 goes out, so a test that saw
-                    // the send succeed also sees the message.
-                    shared
-                        .messages
-                        .send_modify(|messages| messages.push(message));
-                    "250 2.0.0 OK: queued\r\n"
-                }
+                deliver(shared, std::mem::take(&mut envelope), &data)
             }
             "RSET" => {
                 envelope = Envelope::default();

@@ -1,0 +1,64 @@
+//! Stored rows, for assertions on what the API does not show: users by id
+//! or email, how many there are, the audit events about a user.
+
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use user_management::db::entities::{audit_events, users};
+use uuid::Uuid;
+
+use super::app::TestApp;
+
+fn uuid(id: &str) -> Uuid {
+    Uuid::parse_str(id).expect("uuid")
+}
+
+impl TestApp {
+    /// The stored row of user `id`, if it exists.
+    pub async fn find_user(&self, id: &str) -> Option<users::Model> {
+        users::Entity::find_by_id(uuid(id))
+            .one(&self.db)
+            .await
+            .expect("query users")
+    }
+
+    /// The stored row of user `id`, which must exist.
+    pub async fn user_row(&self, id: &str) -> users::Model {
+        self.find_user(id).await.expect("user row exists")
+    }
+
+    /// The stored row of `email` (any case), if any.
+    pub async fn user_by_email(&self, email: &str) -> Option<users::Model> {
+        users::Entity::find()
+            .filter(users::Column::EmailNorm.eq(email.to_lowercase()))
+            .one(&self.db)
+            .await
+            .expect("query users")
+    }
+
+    /// How many users are stored.
+    pub async fn user_count(&self) -> u64 {
+        users::Entity::find()
+            .count(&self.db)
+            .await
+            .expect("count users")
+    }
+
+    /// The `action` audit events about user `user_id`.
+    pub async fn audit_rows(&self, action: &str, user_id: &str) -> Vec<audit_events::Model> {
+        audit_events::Entity::find()
+            .filter(audit_events::Column::Action.eq(action))
+            .filter(audit_events::Column::UserId.eq(uuid(user_id)))
+            .all(&self.db)
+            .await
+            .expect("query audit events")
+    }
+
+    /// How many `action` audit events there are about user `user_id`.
+    pub async fn audit_count(&self, action: &str, user_id: &str) -> u64 {
+        audit_events::Entity::find()
+            .filter(audit_events::Column::Action.eq(action))
+            .filter(audit_events::Column::UserId.eq(uuid(user_id)))
+            .count(&self.db)
+            .await
+            .expect("count audit events")
+    }
+}

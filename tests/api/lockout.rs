@@ -1,0 +1,257 @@
+//! Account lockout after repeated failed logins: the attempt reaching the
+//! limit locks (once, even under concurrent attempts and across two
+//! instances), the lock is audited and mailed, expires, and a success
+//! resets the count.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use user_management::db::entities::email_outbox;
+
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, WRONG, assert_oauth_error, assert_token_error, assert_tokens,
+    count_of, spawn_app_with,
+};
+use crate::on_both_databases;
+
+const LIMIT: u32 = 3;
+/// The limit of the tests on two instances.
+const SHARED_LIMIT: u32 = 4;
+
+async fn lock_mails(app: &TestApp, recipient: &str) -> u64 {
+    email_outbox::Entity::find()
+        .filter(email_outbox::Column::Recipient.eq(recipient))
+        .filter(email_outbox::Column::Template.eq("account_locked"))
+        .count(&app.db)
+        .await
+        .expect("count outbox")
+}
+
+async fn repeated_failures_lock_the_account(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = LIMIT).await else {
+        return;
+    };
+    let (id, access_token, _) = app.verified_user("lockme@example.com").await;
+    let mails_before = app.smtp.messages().len();
+
+    let mut statuses = Vec::new();
+    for _ in 0..LIMIT {
+        statuses.push(app.login("lockme@example.com", WRONG).await.status());
+    }
+
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::LOCKED
+        ],
+        "the attempt that reaches the limit locks"
+    );
+    let right = app.login("lockme@example.com", PASSWORD).await;
+    assert_oauth_error(right, StatusCode::LOCKED, "invalid_grant").await;
+    let again = app.login("lockme@example.com", WRONG).await;
+    assert_oauth_error(again, StatusCode::LOCKED, "invalid_grant").await;
+    let row = app.user_row(&id).await;
+    assert!(row.is_locked);
+    assert_eq!(row.failed_login_attempts, 3);
+    assert!(row.locked_until.is_some(), "the default lock is temporary");
+    assert_eq!(
+        app.get("/me", Some(&access_token)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a locked account's tokens stop working"
+    );
+    assert_eq!(app.audit_count("user_locked", &id).await, 1);
+    let mail = app
+        .smtp
+        .wait_for(mails_before + 1, Duration::from_secs(10))
+        .await;
+    let locked = mail.last().expect("a message");
+    assert_eq!(locked.to, ["lockme@example.com"]);
+    assert!(
+        locked.subject().to_lowercase().contains("locked"),
+        "{}",
+        locked.subject()
+    );
+}
+
+async fn concurrent_failures_lock_at_exactly_the_limit(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = LIMIT).await else {
+        return;
+    };
+    let id = app.verified_account("storm@example.com").await;
+
+    let statuses = app
+        .concurrent_token_requests(
+            &[&app.address],
+            10,
+            &[("username", "storm@example.com"), ("password", WRONG)],
+        )
+        .await;
+
+    let row = app.user_row(&id).await;
+    assert_eq!(row.failed_login_attempts, 3, "{statuses:?}");
+    assert!(row.is_locked);
+    assert_eq!(
+        count_of(&statuses, StatusCode::UNAUTHORIZED) + count_of(&statuses, StatusCode::LOCKED),
+        10,
+        "{statuses:?}"
+    );
+    assert!(
+        count_of(&statuses, StatusCode::LOCKED) >= 10 - 3,
+        "{statuses:?}"
+    );
+    assert_eq!(app.audit_count("user_locked", &id).await, 1, "locked once");
+    assert_eq!(
+        lock_mails(&app, "storm@example.com").await,
+        1,
+        "one lock email"
+    );
+    assert_eq!(
+        app.login("storm@example.com", PASSWORD).await.status(),
+        StatusCode::LOCKED
+    );
+}
+
+async fn a_temporary_lock_expires(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.max_login_attempts = LIMIT;
+        c.lockout_duration = Duration::from_secs(1);
+    })
+    .await
+    else {
+        return;
+    };
+    let id = app.verified_account("brief@example.com").await;
+    for _ in 0..LIMIT {
+        app.login("brief@example.com", WRONG).await;
+    }
+    assert_eq!(
+        app.login("brief@example.com", PASSWORD).await.status(),
+        StatusCode::LOCKED
+    );
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let response = app.login("brief@example.com", PASSWORD).await;
+
+    assert_tokens(response).await;
+    let row = app.user_row(&id).await;
+    assert!(!row.is_locked);
+    assert_eq!(row.failed_login_attempts, 0);
+    assert!(row.locked_until.is_none());
+}
+
+async fn a_successful_login_resets_the_failure_count(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = LIMIT).await else {
+        return;
+    };
+    let id = app.verified_account("reset@example.com").await;
+    for _ in 0..LIMIT - 1 {
+        assert_eq!(
+            app.login("reset@example.com", WRONG).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(app.user_row(&id).await.failed_login_attempts, 2);
+
+    assert_tokens(app.login("reset@example.com", PASSWORD).await).await;
+
+    assert_eq!(app.user_row(&id).await.failed_login_attempts, 0);
+    for _ in 0..LIMIT - 1 {
+        assert_eq!(
+            app.login("reset@example.com", WRONG).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "the count started again"
+        );
+    }
+    assert!(!app.user_row(&id).await.is_locked);
+}
+
+// ------------------------------------------------------------------ two instances
+
+async fn two_instances_share_one_lockout(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = SHARED_LIMIT).await else {
+        return;
+    };
+    let sibling = app.sibling().await;
+    let instances = [app.address.clone(), sibling.address.clone()];
+    let id = app.verified_account("shared@example.com").await;
+
+    let mut statuses = Vec::new();
+    for attempt in 0..SHARED_LIMIT as usize {
+        let address = &instances[attempt % 2];
+        let response = app.login_at(address, "shared@example.com", WRONG).await;
+        statuses.push(response.status());
+    }
+
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::LOCKED
+        ],
+        "failures on either instance add up; the one reaching the limit locks"
+    );
+    let row = app.user_row(&id).await;
+    assert!(row.is_locked);
+    assert_eq!(row.failed_login_attempts, SHARED_LIMIT as i32);
+    for address in &instances {
+        let right = app.login_at(address, "shared@example.com", PASSWORD).await;
+        assert_token_error(right, StatusCode::LOCKED).await;
+    }
+    let more = app
+        .login_at(&instances[1], "shared@example.com", WRONG)
+        .await;
+    assert_token_error(more, StatusCode::LOCKED).await;
+    assert_eq!(
+        app.user_row(&id).await.failed_login_attempts,
+        SHARED_LIMIT as i32,
+        "a locked account counts no further"
+    );
+    assert_eq!(app.audit_count("user_locked", &id).await, 1);
+}
+
+async fn concurrent_failures_on_two_instances_lock_at_exactly_the_limit(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = SHARED_LIMIT).await else {
+        return;
+    };
+    let sibling = app.sibling().await;
+    let id = app.verified_account("storm@example.com").await;
+    let attempts = 10;
+
+    let statuses = app
+        .concurrent_token_requests(
+            &[&app.address, &sibling.address],
+            attempts,
+            &[("username", "storm@example.com"), ("password", WRONG)],
+        )
+        .await;
+
+    let count = |status| count_of(&statuses, status);
+    assert_eq!(
+        count(StatusCode::UNAUTHORIZED),
+        SHARED_LIMIT as usize - 1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(StatusCode::LOCKED),
+        attempts - (SHARED_LIMIT as usize - 1),
+        "{statuses:?}"
+    );
+    let row = app.user_row(&id).await;
+    assert!(row.is_locked);
+    assert_eq!(row.failed_login_attempts, SHARED_LIMIT as i32);
+    assert_eq!(app.audit_count("user_locked", &id).await, 1, "locked once");
+}
+
+on_both_databases!(
+    repeated_failures_lock_the_account,
+    concurrent_failures_lock_at_exactly_the_limit,
+    a_temporary_lock_expires,
+    a_successful_login_resets_the_failure_count,
+    two_instances_share_one_lockout,
+    concurrent_failures_on_two_instances_lock_at_exactly_the_limit,
+);
