@@ -164,3 +164,34 @@ fn the_readme_layout_is_the_architecture_module_map() {
         }
     }
 }
+
+/// The files under `src/{dir}/` (but `except`) that name one of `forbidden`.
+fn naming(dir: &str, except: &[&str], forbidden: &[&str]) -> Vec<String> {
+    sources()
+        .into_iter()
+        .filter(|(file, _)| {
+            file.starts_with(&format!("{dir}/")) && !except.contains(&file.as_str())
+        })
+        .flat_map(|(file, text)| {
+            forbidden
+                .iter()
+                .filter(|name| text.contains(&format!("crate::{name}")))
+                .map(|name| format!("{file} uses crate::{name}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_web_edge_knows_no_feature_but_to_mount_it() {
+    let found = naming("http", &["http/router.rs"], &FEATURES);
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn the_domain_knows_no_http_no_database_and_no_feature() {
+    let mut forbidden = vec!["http", "db", "state", "startup", "cli"];
+    forbidden.extend(FEATURES);
+    let found = naming("domain", &[], &forbidden);
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
