@@ -27,6 +27,16 @@ async fn proxy_in_front_of(url: &str) -> (Proxy, String) {
     (proxy, through_proxy.to_string())
 }
 
+/// A migrated PostgreSQL database, a proxy in front of it, and an app that
+/// reaches the database through the proxy.
+async fn app_behind_proxy() -> Option<(PgDatabase, Proxy, TestApp)> {
+    let pg = PgDatabase::create_empty().await?;
+    migrate(&pg.url).await;
+    let (proxy, through_proxy) = proxy_in_front_of(&pg.url).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| c.database_url = through_proxy).await?;
+    Some((pg, proxy, app))
+}
+
 /// During the outage: registration and login answer 503 (in bounded
 /// time), `/ready` 503, `/health` 200.
 async fn assert_unavailable(app: &TestApp) {
@@ -64,13 +74,7 @@ async fn stored(url: &str, email: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_answers_503_and_recovers_without_restart() {
-    let Some(pg) = PgDatabase::create_empty().await else {
-        return;
-    };
-    migrate(&pg.url).await;
-    let (proxy, through_proxy) = proxy_in_front_of(&pg.url).await;
-    let Some(app) = spawn_app_with(Backend::Sqlite, |c| c.database_url = through_proxy).await
-    else {
+    let Some((pg, proxy, app)) = app_behind_proxy().await else {
         return;
     };
     let mut acknowledged = Vec::new();
@@ -107,13 +111,7 @@ async fn postgres_outage_answers_503_and_recovers_without_restart() {
 /// again, it answers 200 within a few seconds, even when polled throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_recovers_with_the_database() {
-    let Some(pg) = PgDatabase::create_empty().await else {
-        return;
-    };
-    migrate(&pg.url).await;
-    let (proxy, through_proxy) = proxy_in_front_of(&pg.url).await;
-    let Some(app) = spawn_app_with(Backend::Sqlite, |c| c.database_url = through_proxy).await
-    else {
+    let Some((_pg, proxy, app)) = app_behind_proxy().await else {
         return;
     };
     assert_eq!(app.get("/ready", None).await.status(), StatusCode::OK);
