@@ -66,6 +66,11 @@ pub struct Config {
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub mail_max_attempts: i32,
 
+    /// Reset, verification and lock mails one address receives per hour at
+    /// most (0: no limit); beyond it nothing is sent, created or retired.
+    #[arg(long, env = "MAIL_RECIPIENT_LIMIT", default_value_t = 3)]
+    pub mail_recipient_limit: u32,
+
     /// Delay before the first retry; each further retry waits twice as long (capped at 1h).
     #[arg(long, env = "MAIL_RETRY_DELAY", default_value = "5s", value_parser = parse_duration)]
     pub mail_retry_delay: Duration,

@@ -57,8 +57,8 @@ impl FromRequestParts<AppState> for AuthUser {
             sessions::find_active(&state.db, &state.lookup, claims.sid, claims.sub)
                 .await?
                 .ok_or_else(|| unauthorized("the session of this token has ended"))?;
-        if user.is_locked {
-            return Err(unauthorized("the account is locked"));
+        if crate::users::repo::is_suspended(&user) {
+            return Err(unauthorized("the account is suspended"));
         }
         let role = user.role;
         if let Err(err) = sessions::touch(&state.db, session).await {

@@ -6,6 +6,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::device_tokens;
 use super::hashing::Verdict;
 use super::lockout::{self, FailureOutcome};
 use super::oauth_error::OAuthError;
@@ -26,6 +27,11 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// The opaque refresh token (rotated on every use).
     pub refresh_token: String,
+    /// Password grant only: this client's device token. Send it back as the
+    /// `device_token` form field of later password grants to keep logging in
+    /// while the account is locked against password guessing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 /// How a password grant ended: one value names both the metric label and,
@@ -64,66 +70,129 @@ impl LoginOutcome {
     }
 }
 
-/// The password grant: `username` is the email.
+/// A password grant as the token endpoint received it.
+#[derive(Debug)]
+pub struct PasswordLogin {
+    /// The email.
+    pub username: String,
+    /// The password.
+    pub password: SecretString,
+    /// A device token from an earlier successful login, if the client has one.
+    pub device_token: Option<String>,
+    /// Who is asking (for the session row).
+    pub origin: Origin,
+}
+
+/// The password grant. A failed-login lock stops password guessing, not the
+/// owner: a client with a device token of this account still gets in (its
+/// wrong passwords count against that token only), and so does the correct
+/// password of an administrator no unlocked administrator could stand in
+/// for; everyone else sees the lock (423), after a delay that grows with
+/// each attempt, the same for every account.
 pub async fn password_grant(
     state: &AppState,
-    username: &str,
-    password: SecretString,
-    origin: Origin,
+    login: PasswordLogin,
 ) -> Result<TokenResponse, OAuthError> {
-    let user = match Email::parse(username) {
+    let user = match Email::parse(&login.username) {
         Ok(email) => repo::find_by_email(&state.db, &email).await?,
         Err(_) => None,
     };
     let Some(user) = user else {
-        state.hashing.verify_dummy(password).await?;
+        state.hashing.verify_dummy(login.password).await?;
         return Err(LoginOutcome::BadCredentials.record());
     };
-    let user = match unlocked(state, user).await? {
-        Some(user) => user,
-        None => {
-            // Spend the same time, and answer the same, whatever the password.
-            state.hashing.verify_dummy(password).await?;
-            return Err(LoginOutcome::Locked.record());
-        }
+    let user = lockout::lift_if_expired(&state.db, user).await?;
+    let device = match &login.device_token {
+        Some(token) => device_tokens::find(&state.db, token, user.id).await?,
+        None => None,
     };
+    let suspended = repo::is_suspended(&user);
+    let guarded = user.is_locked && device.is_none();
+    let let_through = guarded && !suspended && lockout::is_sole_admin(&state.db, &user).await?;
+    if suspended || (guarded && !let_through) {
+        lockout::hold_back(state, &user).await?;
+        // Spend the same time, and answer the same, whatever the password.
+        state.hashing.verify_dummy(login.password).await?;
+        return Err(LoginOutcome::Locked.record());
+    }
     let verdict = state
         .hashing
-        .verify(password.clone(), user.password_hash.clone())
+        .verify(login.password.clone(), user.password_hash.clone())
         .await?;
+    if let_through {
+        lockout::hold_back(state, &user).await?;
+    }
     if !verdict.is_match() {
-        return Err(match lockout::record_failure(state, &user).await? {
-            FailureOutcome::Counted => LoginOutcome::BadCredentials,
-            FailureOutcome::Locked => LoginOutcome::Locked,
-        }
-        .record());
+        return Err(wrong_password(state, &user, device.as_ref(), guarded).await?);
     }
     if !user.email_verified {
         return Err(LoginOutcome::Unverified.record());
     }
     let new_hash = match verdict {
-        Verdict::MatchNeedsRehash => Some(state.hashing.hash(password).await?),
+        Verdict::MatchNeedsRehash => Some(state.hashing.hash(login.password).await?),
         _ => None,
     };
+    let (session_id, refresh_token, device_token) = open_session(
+        state,
+        &user,
+        new_hash,
+        device,
+        login.device_token,
+        login.origin,
+    )
+    .await?;
+    crate::telemetry::login_outcome(LoginOutcome::Success.label());
+    let mut tokens = issue(state, &user, session_id, refresh_token)?;
+    tokens.device_token = Some(device_token);
+    Ok(tokens)
+}
+
+/// Records the success, starts a session and keeps (or issues) the
+/// client's device token, in one transaction.
+async fn open_session(
+    state: &AppState,
+    user: &users::Model,
+    new_hash: Option<String>,
+    device: Option<device_tokens::Device>,
+    presented: Option<String>,
+    origin: Origin,
+) -> Result<(uuid::Uuid, String, String), OAuthError> {
     let tx = db::begin(&state.db).await?;
     lockout::record_success(&tx, user.id, new_hash).await?;
+    let device_token = match (&device, presented) {
+        (Some(device), Some(token)) => {
+            device_tokens::record_success(&tx, device).await?;
+            token
+        }
+        _ => device_tokens::issue(&tx, user.id).await?,
+    };
     let (session, refresh_token) =
         sessions::create(&tx, user.id, origin, state.config.refresh_token_ttl).await?;
     tx.commit().await?;
-    crate::telemetry::login_outcome(LoginOutcome::Success.label());
-    issue(state, &user, session.id, refresh_token)
+    Ok((session.id, refresh_token, device_token))
 }
 
-/// The user, with an expired lock lifted; `None` while a lock holds.
-async fn unlocked(
+/// A wrong password: counted against the device token that came with it,
+/// else against the account (which it may lock); the answer is the one any
+/// account gives at that point.
+async fn wrong_password(
     state: &AppState,
-    user: users::Model,
-) -> Result<Option<users::Model>, sea_orm::DbErr> {
-    if user.is_locked {
-        lockout::lift_if_expired(&state.db, user).await
-    } else {
-        Ok(Some(user))
+    user: &users::Model,
+    device: Option<&device_tokens::Device>,
+    guarded: bool,
+) -> Result<OAuthError, OAuthError> {
+    if let Some(device) = device {
+        device_tokens::record_failure(&state.db, device, state.config.max_login_attempts).await?;
+        return Ok(LoginOutcome::BadCredentials.record());
     }
+    if guarded {
+        return Ok(LoginOutcome::Locked.record());
+    }
+    Ok(match lockout::record_failure(state, user).await? {
+        FailureOutcome::Counted => LoginOutcome::BadCredentials,
+        FailureOutcome::Locked => LoginOutcome::Locked,
+    }
+    .record())
 }
 
 /// The refresh-token grant: rotates the token; a reused one revokes its session.
@@ -140,7 +209,7 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         return Err(OAuthError::bad_refresh_token());
     };
     let user = repo::find_by_id(&tx, user_id).await?;
-    let Some(user) = user.filter(|u| !u.is_locked) else {
+    let Some(user) = user.filter(|u| !repo::is_suspended(u)) else {
         tx.rollback().await?;
         return Err(OAuthError::bad_refresh_token());
     };
@@ -160,5 +229,6 @@ fn issue(
         token_type: "bearer",
         expires_in: state.jwt.ttl().as_secs(),
         refresh_token,
+        device_token: None,
     })
 }

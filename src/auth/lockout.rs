@@ -3,6 +3,8 @@
 //! service sees one count and concurrent wrong passwords lock at exactly the
 //! limit.
 
+use std::time::Duration;
+
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -10,6 +12,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Action};
 use crate::db::{self, Db, entities::users};
+use crate::domain::{LockReason, Role};
 use crate::email::{self, MailKind};
 use crate::state::AppState;
 use crate::time;
@@ -23,9 +26,10 @@ pub enum FailureOutcome {
     Locked,
 }
 
-/// Counts a failure; the attempt that reaches the limit locks the account,
-/// revokes its sessions, writes the audit event and queues the "account locked" email, all in
-/// one transaction.
+/// Counts a failure; the attempt that reaches the limit locks the account
+/// against password guessing (its sessions and trusted devices keep
+/// working), writes the audit event and queues the "account locked" email,
+/// all in one transaction.
 pub async fn record_failure(
     state: &AppState,
     user: &users::Model,
@@ -53,6 +57,7 @@ pub async fn record_failure(
     let locked = users::Entity::update_many()
         .col_expr(C::IsLocked, Expr::value(true))
         .col_expr(C::LockedUntil, Expr::value(until))
+        .col_expr(C::LockReason, Expr::value(LockReason::FailedLogins))
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Id.eq(user.id))
         .filter(C::IsLocked.eq(false))
@@ -63,17 +68,34 @@ pub async fn record_failure(
         tx.commit().await?;
         return Ok(FailureOutcome::Counted);
     }
-    super::sessions::revoke_all(&tx, user.id, None).await?;
-    audit::record(
-        &tx,
-        None,
-        Some(user.id),
-        Action::UserLocked,
-        json!({ "reason": "failed_logins", "attempts": limit, "until": until }),
-    )
-    .await?;
+    // Guessing stops here; the owner's sessions and devices keep working.
+    announce_lock(&tx, state, user, until).await?;
+    tx.commit().await?;
+    state.mail_queued();
+    tracing::warn!(user_id = %user.id, "account locked after failed logins");
+    Ok(FailureOutcome::Locked)
+}
+
+/// The audit event of a failed-login lock, and the mail telling the owner
+/// (unless their address had its hourly share of account mails).
+async fn announce_lock(
+    conn: &impl ConnectionTrait,
+    state: &AppState,
+    user: &users::Model,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), DbErr> {
+    let config = &state.config;
+    let details = json!({
+        "reason": "failed_logins",
+        "attempts": config.max_login_attempts,
+        "until": until,
+    });
+    audit::record(conn, None, Some(user.id), Action::UserLocked, details).await?;
+    if crate::users::deferred_mail::over_limit(conn, config, user).await? {
+        return Ok(());
+    }
     email::enqueue(
-        &tx,
+        conn,
         &user.email,
         MailKind::AccountLocked,
         json!({
@@ -83,20 +105,17 @@ pub async fn record_failure(
         }),
     )
     .await?;
-    tx.commit().await?;
-    state.mail_queued();
-    tracing::warn!(user_id = %user.id, "account locked after failed logins");
-    Ok(FailureOutcome::Locked)
+    Ok(())
 }
 
-/// Lifts a temporary lock whose time is up. `Some(user)` (unlocked, count
-/// reset) if it was lifted; `None` if the account stays locked.
-pub async fn lift_if_expired(db: &Db, user: users::Model) -> Result<Option<users::Model>, DbErr> {
+/// The user, with a temporary lock lifted if its time is up (unlocked,
+/// count reset); as it is otherwise.
+pub async fn lift_if_expired(db: &Db, user: users::Model) -> Result<users::Model, DbErr> {
     use users::Column as C;
     let now = time::now();
     match user.locked_until {
-        Some(until) if until <= now => {}
-        _ => return Ok(None),
+        Some(until) if user.is_locked && until <= now => {}
+        _ => return Ok(user),
     }
     let lifted = users::Entity::update_many()
         .col_expr(C::IsLocked, Expr::value(false))
@@ -105,17 +124,64 @@ pub async fn lift_if_expired(db: &Db, user: users::Model) -> Result<Option<users
             Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
         )
         .col_expr(C::FailedLoginAttempts, Expr::value(0))
+        .col_expr(C::LockReason, Expr::value(Option::<LockReason>::None))
         .filter(C::Id.eq(user.id))
         .filter(C::IsLocked.eq(true))
         .filter(C::LockedUntil.lte(now))
         .exec(db)
         .await?;
-    Ok((lifted.rows_affected == 1).then_some(users::Model {
+    if lifted.rows_affected == 0 {
+        return Ok(user);
+    }
+    Ok(users::Model {
         is_locked: false,
         locked_until: None,
+        lock_reason: None,
         failed_login_attempts: 0,
         ..user
-    }))
+    })
+}
+
+/// Whether `user` is an ADMIN and no other ADMIN is unlocked: such an
+/// account is never hard-locked by failed logins (its correct password still
+/// gets in), or guessing could lock every administrator out.
+pub async fn is_sole_admin(db: &Db, user: &users::Model) -> Result<bool, DbErr> {
+    use sea_orm::PaginatorTrait;
+    use users::Column as C;
+    if user.role != Role::Admin {
+        return Ok(false);
+    }
+    let others = users::Entity::find()
+        .filter(C::Role.eq(Role::Admin))
+        .filter(C::IsLocked.eq(false))
+        .filter(C::Id.ne(user.id))
+        .count(db)
+        .await?;
+    Ok(others == 0)
+}
+
+/// Longest wait [`hold_back`] imposes.
+const MAX_HOLD_BACK: Duration = Duration::from_secs(4);
+
+/// An attempt on a locked account: counted, then answered only after a
+/// delay that doubles with each attempt during the lock (250 ms, 500 ms, …,
+/// at most 4 s). Every locked account is held back alike, so the delay says
+/// nothing about which account it is.
+pub async fn hold_back(state: &AppState, user: &users::Model) -> Result<(), DbErr> {
+    use users::Column as C;
+    users::Entity::update_many()
+        .col_expr(
+            C::FailedLoginAttempts,
+            Expr::col(C::FailedLoginAttempts).add(1),
+        )
+        .filter(C::Id.eq(user.id))
+        .exec(&state.db)
+        .await?;
+    let limit = i64::from(state.config.max_login_attempts);
+    let beyond = (i64::from(user.failed_login_attempts) - limit).clamp(0, 4);
+    let delay = Duration::from_millis(250 << beyond).min(MAX_HOLD_BACK);
+    tokio::time::sleep(delay).await;
+    Ok(())
 }
 
 /// A successful login: resets the count, stamps `last_login_at`, and stores

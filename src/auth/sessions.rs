@@ -266,6 +266,7 @@ fn users_by_position(c: &mut Columns<'_>) -> Result<users::Model, DbErr> {
         email_verified: c.next()?,
         is_locked: c.next()?,
         locked_until: c.next()?,
+        lock_reason: c.next()?,
         failed_login_attempts: c.next()?,
         password_hash: c.next()?,
         last_login_at: c.next()?,

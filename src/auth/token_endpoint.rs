@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use utoipa::ToSchema;
 
-use super::grants::{self, TokenResponse};
+use super::device_tokens;
+use super::grants::{self, PasswordLogin, TokenResponse};
 use super::oauth_error::{OAuthError, OAuthErrorBody};
 use super::sessions::Origin;
 use crate::http::client::ClientAddr;
@@ -35,6 +36,9 @@ pub struct TokenRequest {
     password: Option<String>,
     /// The refresh token (refresh grant).
     refresh_token: Option<String>,
+    /// Password grant: the device token of an earlier successful login
+    /// (browsers send it as the `um_device` cookie instead).
+    device_token: Option<String>,
     /// Ignored.
     scope: Option<String>,
 }
@@ -48,6 +52,8 @@ pub enum Grant {
         username: String,
         /// The password.
         password: SecretString,
+        /// The client's device token, if it sent one.
+        device_token: Option<String>,
     },
     /// `grant_type=refresh_token`.
     RefreshToken(String),
@@ -80,6 +86,7 @@ impl Grant {
             None | Some("password") => Ok(Self::Password {
                 username: required("username")?,
                 password: SecretString::from(required("password")?),
+                device_token: get("device_token"),
             }),
             Some("refresh_token") => Ok(Self::RefreshToken(required("refresh_token")?)),
             Some(_) => Err(OAuthError::unsupported_grant_type()),
@@ -117,20 +124,25 @@ pub async fn login(
         return Err(OAuthError::wrong_media_type());
     }
     let tokens = match Grant::parse(&body)? {
-        Grant::Password { username, password } => {
-            let origin = Origin {
-                user_agent,
-                client_addr: client_addr.map(|a| a.to_string()),
+        Grant::Password {
+            username,
+            password,
+            device_token,
+        } => {
+            let login = PasswordLogin {
+                username,
+                password,
+                device_token: device_token.or_else(|| device_cookie(&headers)),
+                origin: Origin {
+                    user_agent,
+                    client_addr: client_addr.map(|a| a.to_string()),
+                },
             };
-            grants::password_grant(&state, &username, password, origin).await?
+            grants::password_grant(&state, login).await?
         }
         Grant::RefreshToken(token) => grants::refresh_grant(&state, &token).await?,
     };
-    let mut response = axum::Json(tokens).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    Ok(token_response(&state, tokens))
 }
 
 /// Same handler, documented under its alias.
@@ -159,6 +171,50 @@ pub async fn token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     login(state, user_agent, client_addr, headers, body).await
+}
+
+/// Tokens as the answer of the token endpoint: never cached, and a browser
+/// keeps its device token in a cookie.
+fn token_response(state: &AppState, tokens: TokenResponse) -> Response {
+    let cookie = tokens.device_token.as_deref().map(|token| {
+        let secure = state.config.base_url().starts_with("https://");
+        set_device_cookie(token, secure)
+    });
+    let mut response = axum::Json(tokens).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if let Some(Ok(cookie)) = cookie {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The device token a browser keeps in its cookie.
+fn device_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == device_tokens::COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// The cookie that gives a browser its device token: script cannot read it,
+/// other sites cannot send it, and it lives as long as the token.
+fn set_device_cookie(
+    token: &str,
+    secure: bool,
+) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
+    let max_age = device_tokens::LIFETIME.as_secs();
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",
+        device_tokens::COOKIE
+    ))
 }
 
 /// Middleware of the token endpoint: the shared per-address budget, a

@@ -17,6 +17,8 @@ pub const VERIFY_PREFIX: &str = "umv_";
 pub const RESET_PREFIX: &str = "umr_";
 /// Prefix of refresh tokens.
 pub const REFRESH_PREFIX: &str = "umt_";
+/// Prefix of device tokens (clients that logged in before).
+pub const DEVICE_PREFIX: &str = "umd_";
 
 /// `n` random bytes, URL-safe base64 without padding.
 pub fn random_token_string(n: usize) -> String {

@@ -6,6 +6,7 @@
 //! which keeps validation in one place instead of sprinkled across services.
 
 pub mod email;
+pub mod lock_reason;
 pub mod nickname;
 pub mod password;
 pub mod profile_url;
@@ -14,6 +15,7 @@ pub mod schema;
 pub mod user_id;
 
 pub use email::Email;
+pub use lock_reason::LockReason;
 pub use nickname::Nickname;
 pub use password::Password;
 pub use profile_url::{ProfileUrl, UrlKind};

@@ -183,6 +183,30 @@ pub async fn discard(db: &Db, row: &email_outbox::Model) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// The templates of account mails throttled per recipient: reset and
+/// verification requests, and the lock notice.
+pub const THROTTLED: [MailKind; 3] = [
+    MailKind::PasswordResetRequest,
+    MailKind::VerifyEmailRequest,
+    MailKind::AccountLocked,
+];
+
+/// How many throttled account mails (see [`THROTTLED`]) went to any of
+/// `addresses` in the last hour.
+pub async fn recently_delivered_to(
+    conn: &impl ConnectionTrait,
+    addresses: &[&str],
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    let since = time::now() - chrono::Duration::hours(1);
+    email_outbox::Entity::find()
+        .filter(email_outbox::Column::Recipient.is_in(addresses.iter().copied()))
+        .filter(email_outbox::Column::Template.is_in(THROTTLED.map(MailKind::template)))
+        .filter(email_outbox::Column::SentAt.gte(since))
+        .count(conn)
+        .await
+}
+
 /// How many messages are pending, sent and failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {

@@ -15,7 +15,7 @@ use crate::db::{
 };
 use crate::domain::Email;
 use crate::email::worker::{AsQueued, Compose, Composed};
-use crate::email::{self, MailKind};
+use crate::email::{self, MailKind, outbox};
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 use crate::time;
@@ -53,6 +53,11 @@ impl Compose for Composer {
             return Ok(None);
         };
         let config = &self.config;
+        if over_limit(&self.db, config, &user).await? {
+            // Nothing composed: no token minted, none retired, nothing sent.
+            tracing::info!(user_id = %user.id, "account mail limit reached for this address");
+            return Ok(None);
+        }
         let tx = db::begin(&self.db).await?;
         let composed = if row.template == reset {
             reset_message(&tx, config, &user).await?
@@ -65,6 +70,21 @@ impl Compose for Composer {
         tx.commit().await?;
         Ok(Some(composed))
     }
+}
+
+/// Whether `user`'s address had `MAIL_RECIPIENT_LIMIT` account mails this
+/// hour already. Decided here, at delivery, so the HTTP answer to the
+/// request is the same either way.
+pub async fn over_limit(
+    conn: &impl ConnectionTrait,
+    config: &Config,
+    user: &users::Model,
+) -> Result<bool, DbErr> {
+    if config.mail_recipient_limit == 0 {
+        return Ok(false);
+    }
+    let sent = outbox::recently_delivered_to(conn, &[&user.email, &user.email_norm]).await?;
+    Ok(sent >= u64::from(config.mail_recipient_limit))
 }
 
 /// Issues a verification link for `user` and composes the email carrying

@@ -4,12 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
 
+use super::one_time_tokens::{self, Purpose};
 use super::profile_fields::Errors;
 use super::repo;
 use super::requests::{ChangePasswordRequest, UpdateProfileRequest};
 use super::views::{UserResponse, Viewer};
 use crate::auth::extractor::AuthUser;
-use crate::auth::{lockout, sessions};
+use crate::auth::{device_tokens, lockout, sessions};
 use crate::db;
 use crate::domain::Password;
 use crate::error::{AppError, Result};
@@ -123,6 +124,8 @@ pub async fn change_password(
     let tx = db::begin(&state.db).await?;
     repo::set_password(&tx, user.id, hash).await?;
     sessions::revoke_all(&tx, user.id, Some(auth.session_id)).await?;
+    device_tokens::revoke_all(&tx, user.id).await?;
+    one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,9 @@
 //! only as digests, single use, retired when a newer one is issued.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 use uuid::Uuid;
 
 use crate::auth::tokens;
@@ -28,8 +30,11 @@ impl Purpose {
     }
 }
 
-/// Creates a one-time token for `user_id`, retiring the user's earlier
-/// unused tokens of that purpose (the newest link is the one that works).
+/// How many unused tokens of one purpose a user may hold at once.
+pub const MAX_LIVE: usize = 3;
+
+/// Creates a one-time token for `user_id`. Earlier unused tokens of that
+/// purpose stay valid, up to [`MAX_LIVE`] in all: the oldest retires first.
 pub async fn issue_token(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
@@ -38,13 +43,28 @@ pub async fn issue_token(
 ) -> Result<String, DbErr> {
     use one_time_tokens::Column as C;
     let now = time::now();
-    one_time_tokens::Entity::update_many()
-        .col_expr(C::UsedAt, Expr::value(now))
+    // Links already sent stay valid side by side: only beyond MAX_LIVE does
+    // the oldest retire, so asking again never breaks the link in hand.
+    let live = one_time_tokens::Entity::find()
         .filter(C::UserId.eq(user_id))
         .filter(C::Purpose.eq(purpose.as_str()))
         .filter(C::UsedAt.is_null())
-        .exec(conn)
+        .filter(C::ExpiresAt.gt(now))
+        .order_by_desc(C::CreatedAt)
+        .all(conn)
         .await?;
+    let oldest: Vec<String> = live
+        .into_iter()
+        .skip(MAX_LIVE - 1)
+        .map(|t| t.token_hash)
+        .collect();
+    if !oldest.is_empty() {
+        one_time_tokens::Entity::update_many()
+            .col_expr(C::UsedAt, Expr::value(now))
+            .filter(C::TokenHash.is_in(oldest))
+            .exec(conn)
+            .await?;
+    }
     let prefix = match purpose {
         Purpose::VerifyEmail => tokens::VERIFY_PREFIX,
         Purpose::ResetPassword => tokens::RESET_PREFIX,
@@ -107,4 +127,22 @@ pub async fn live_owner(
         .one(conn)
         .await?;
     Ok(found.and_then(|(_, user)| user))
+}
+
+/// Retires every unused token of `purpose` of `user_id` (the password
+/// changed or was reset, or staff locked the account: links in old mails die).
+pub async fn retire_all(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    purpose: Purpose,
+) -> Result<(), DbErr> {
+    use one_time_tokens::Column as C;
+    one_time_tokens::Entity::update_many()
+        .col_expr(C::UsedAt, Expr::value(time::now()))
+        .filter(C::UserId.eq(user_id))
+        .filter(C::Purpose.eq(purpose.as_str()))
+        .filter(C::UsedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
 }

@@ -17,7 +17,7 @@ use super::repo;
 use super::requests::{ResendRequest, ResetPasswordRequest};
 use super::views::MessageResponse;
 use crate::audit::{self, Action};
-use crate::auth::sessions;
+use crate::auth::{device_tokens, sessions};
 use crate::db;
 use crate::domain::Password;
 use crate::email::MailKind;
@@ -78,23 +78,27 @@ pub async fn reset_password(
     State(state): State<AppState>,
     Json(request): Json<ResetPasswordRequest>,
 ) -> Result<StatusCode> {
+    reset_with_token(&state, &request.token, &request.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets a new password with a reset token: the token is consumed only if
+/// the new password passes the policy; the user's sessions, devices and
+/// other reset links end; a failed-login lock (not a suspension) is lifted.
+pub async fn reset_with_token(state: &AppState, token: &str, new_password: &str) -> Result<()> {
     let invalid = || AppError::BadRequest("the reset token is invalid or has expired".into());
     // Look before consuming: a new password that breaks the policy must not burn the token.
-    let user = one_time_tokens::live_owner(&state.db, &request.token, Purpose::ResetPassword)
+    let user = one_time_tokens::live_owner(&state.db, token, Purpose::ResetPassword)
         .await?
         .ok_or_else(invalid)?;
-    let password = Password::parse(
-        &request.new_password,
-        Some(&user.email),
-        Some(&user.nickname),
-    )
-    .map_err(|e| AppError::field("new_password", e.to_string()))?;
+    let password = Password::parse(new_password, Some(&user.email), Some(&user.nickname))
+        .map_err(|e| AppError::field("new_password", e.to_string()))?;
     let hash = state
         .hashing
         .hash(SecretString::from(password.expose().to_owned()))
         .await?;
     let tx = db::begin(&state.db).await?;
-    match one_time_tokens::consume_token(&tx, &request.token, Purpose::ResetPassword).await? {
+    match one_time_tokens::consume_token(&tx, token, Purpose::ResetPassword).await? {
         Some(owner) if owner == user.id => {}
         _ => {
             tx.rollback().await?;
@@ -103,14 +107,17 @@ pub async fn reset_password(
     }
     repo::set_password_after_reset(&tx, &user, hash).await?;
     sessions::revoke_all(&tx, user.id, None).await?;
+    device_tokens::revoke_all(&tx, user.id).await?;
+    one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
+    let details = json!({ "was_locked": user.is_locked });
     audit::record(
         &tx,
         Some(user.id),
         Some(user.id),
         Action::PasswordReset,
-        json!({ "was_locked": user.is_locked }),
+        details,
     )
     .await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

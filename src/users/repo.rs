@@ -1,6 +1,6 @@
 //! Queries on `users`, shared by the handlers and the CLI.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
 };
@@ -10,7 +10,7 @@ use super::profile_fields::ProfileChanges;
 use crate::db::{self, entities::users};
 use crate::domain::email::Email;
 use crate::domain::nickname::Nickname;
-use crate::domain::{Role, UserId};
+use crate::domain::{LockReason, Role, UserId};
 use crate::error::AppError;
 use crate::time;
 
@@ -126,6 +126,7 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewUser) -> Result<users::
         email_verified: Set(new.email_verified),
         is_locked: Set(false),
         locked_until: Set(None),
+        lock_reason: Set(None),
         failed_login_attempts: Set(0),
         password_hash: Set(new.password_hash),
         last_login_at: Set(None),
@@ -216,14 +217,25 @@ pub async fn set_password_after_reset(
     use users::Column as C;
     users::Entity::update_many()
         .col_expr(C::PasswordHash, Expr::value(password_hash))
+        .col_expr(C::FailedLoginAttempts, Expr::value(0))
+        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(user.id))
+        .exec(conn)
+        .await?;
+    // A reset lifts a failed-login lock, never a staff suspension.
+    users::Entity::update_many()
         .col_expr(C::IsLocked, Expr::value(false))
         .col_expr(
             C::LockedUntil,
             Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
         )
-        .col_expr(C::FailedLoginAttempts, Expr::value(0))
-        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .col_expr(C::LockReason, Expr::value(Option::<LockReason>::None))
         .filter(C::Id.eq(user.id))
+        .filter(
+            C::LockReason
+                .ne(LockReason::Manual)
+                .or(C::LockReason.is_null()),
+        )
         .exec(conn)
         .await?;
     mark_email_verified(conn, user.id).await
@@ -265,12 +277,17 @@ pub async fn ensure_not_last_admin(
 ) -> Result<(), AppError> {
     use sea_orm::QuerySelect;
     use users::Column as C;
-    if user.role != Role::Admin || user.is_locked {
+    if user.role != Role::Admin || is_suspended(user) {
         return Ok(());
     }
+    // Active: not suspended by staff (a failed-login lock does not count).
     let mut admins = users::Entity::find()
         .filter(C::Role.eq(Role::Admin.as_str()))
-        .filter(C::IsLocked.eq(false));
+        .filter(
+            C::IsLocked
+                .eq(false)
+                .or(C::LockReason.eq(LockReason::FailedLogins)),
+        );
     if db::backend(conn) == sea_orm::DbBackend::Postgres {
         admins = admins.lock_exclusive();
     }
@@ -321,12 +338,14 @@ pub async fn set_role(conn: &impl ConnectionTrait, id: Uuid, role: Role) -> Resu
 /// Locks (until unlocked: no expiry) or unlocks; unlocking resets the failure count.
 pub async fn set_locked(conn: &impl ConnectionTrait, id: Uuid, locked: bool) -> Result<(), DbErr> {
     use users::Column as C;
+    let reason = locked.then_some(LockReason::Manual);
     let mut update = users::Entity::update_many()
         .col_expr(C::IsLocked, Expr::value(locked))
         .col_expr(
             C::LockedUntil,
             Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
         )
+        .col_expr(C::LockReason, Expr::value(reason))
         .col_expr(C::UpdatedAt, Expr::value(time::now()));
     if !locked {
         update = update.col_expr(C::FailedLoginAttempts, Expr::value(0));
@@ -357,4 +376,10 @@ pub async fn set_professional(
 pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     users::Entity::delete_by_id(id).exec(conn).await?;
     Ok(())
+}
+
+/// True when staff suspended the account (a failed-login lock is not a
+/// suspension: the owner's sessions and trusted devices keep working).
+pub fn is_suspended(user: &users::Model) -> bool {
+    user.is_locked && user.lock_reason != Some(LockReason::FailedLogins)
 }

@@ -19,6 +19,8 @@ mod client_address;
 mod config;
 mod db;
 mod db_indexes;
+mod deferred_mail;
+mod device_tokens;
 mod email;
 mod hashing;
 mod http;

@@ -1,6 +1,7 @@
 //! Table definitions shared by SQLite and PostgreSQL.
 
 pub mod audit_events;
+pub mod device_tokens;
 pub mod email_outbox;
 pub mod one_time_tokens;
 pub mod sessions;

@@ -26,6 +26,7 @@ pub struct Model {
     pub email_verified: bool,
     pub is_locked: bool,
     pub locked_until: Option<DateTimeUtc>,
+    pub lock_reason: Option<crate::domain::LockReason>,
     pub failed_login_attempts: i32,
     pub password_hash: String,
     pub last_login_at: Option<DateTimeUtc>,

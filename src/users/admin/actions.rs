@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::permissions::{self, Act};
 use crate::audit::{self, Action};
 use crate::auth::extractor::{Admin, AuthUser, Staff};
-use crate::auth::sessions;
+use crate::auth::{device_tokens, sessions};
 use crate::db::{self, Db, entities::users};
 use crate::domain::{Role, UserId};
 use crate::email::{self, MailKind};
@@ -19,6 +19,7 @@ use crate::http::extract::{Json, Path};
 use crate::http::openapi::responses;
 use crate::state::AppState;
 use crate::storage::Storage;
+use crate::users::one_time_tokens::{self, Purpose};
 use crate::users::repo;
 use crate::users::requests::{ProfessionalRequest, RoleRequest};
 use crate::users::views::{UserResponse, staff_view};
@@ -212,6 +213,8 @@ pub async fn set_lock(db: &Db, actor: Actor, id: UserId, lock: bool) -> Result<u
     }
     if lock {
         sessions::revoke_all(&tx, user.id, None).await?;
+        device_tokens::revoke_all(&tx, user.id).await?;
+        one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
     }
     let updated = target(&tx, id).await?;
     tx.commit().await?;
