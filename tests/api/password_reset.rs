@@ -289,7 +289,28 @@ async fn a_reset_revokes_every_session(backend: Backend) {
     }
 }
 
+/// A reset lifts a lock caused by guessing, never a staff suspension.
+async fn a_reset_does_not_undo_a_staff_lock(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let id = app.verified_account("held@example.com").await;
+    let (_, admin) = app.admin().await;
+    assert_eq!(app.lock_user(&admin, &id).await.status(), StatusCode::OK);
+    forgot(&app, "held@example.com").await;
+    let token = app.reset_token("held@example.com", 1).await;
+    let reset = reset(&app, &token, "a-fresh-long-passphrase").await;
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    let row = app.user_row(&id).await;
+    assert!(row.is_locked, "still suspended");
+    let login = app
+        .login("held@example.com", "a-fresh-long-passphrase")
+        .await;
+    assert_eq!(login.status(), StatusCode::LOCKED);
+}
+
 on_both_databases!(
+    a_reset_does_not_undo_a_staff_lock,
     forgot_answers_alike_and_mails_only_accounts,
     forgot_takes_alike_long_for_unknown_and_known_addresses,
     a_reset_link_sets_the_new_password_once,
