@@ -122,6 +122,11 @@ pub struct Config {
     #[arg(long, env = "AUTH_RATE_LIMIT", default_value_t = 30)]
     pub auth_rate_limit: u32,
 
+    /// Leading bits of an IPv6 client address that make one rate-limit
+    /// client (32 to 128; 64: one budget per /64, as a host usually holds a whole /64).
+    #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = 64, value_parser = clap::value_parser!(u8).range(32..=128))]
+    pub rate_limit_ipv6_prefix: u8,
+
     /// Comma-separated addresses or CIDR ranges of reverse proxies whose
     /// `X-Forwarded-For` is believed; none by default (the socket peer is the client).
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
@@ -424,7 +429,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn config(vars: &[(&str, &str)]) -> Config {
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, clap::Error> {
         #[derive(clap::Parser)]
         struct Only {
             #[command(flatten)]
@@ -435,10 +440,27 @@ mod tests {
         for (flag, value) in vars {
             args.push(format!("--{flag}={value}"));
         }
-        Only::try_parse_from(args)
-            .expect("parses")
-            .config
-            .resolved()
+        Only::try_parse_from(args).map(|only| only.config.resolved())
+    }
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        parse(vars).expect("parses")
+    }
+
+    #[test]
+    fn the_ipv6_prefix_is_64_unless_set_within_32_to_128() {
+        assert_eq!(config(&[]).rate_limit_ipv6_prefix, 64);
+        for bits in [32, 48, 56, 128] {
+            let c = config(&[("rate-limit-ipv6-prefix", &bits.to_string())]);
+            assert_eq!(c.rate_limit_ipv6_prefix, bits);
+        }
+        for bad in ["31", "129", "0", "-1", "/64", "wide"] {
+            let err = parse(&[("rate-limit-ipv6-prefix", bad)])
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"))
+                .to_string();
+            assert!(err.contains("RATE_LIMIT_IPV6_PREFIX"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -189,7 +189,7 @@ fn shared_state(
     Ok(AppState::new(Shared {
         lookup: db::lookup::Lookup::beside(&db),
         db,
-        auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit),
+        auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit, config.rate_limit_ipv6_prefix),
         config: Arc::new(config),
         jwt,
         hashing,

@@ -180,7 +180,14 @@ fn verify_blocking(inner: &Inner, password: &str, stored: &str) -> Verdict {
     match verify_argon2(password.as_bytes(), stored) {
         Some(true) if stored.starts_with(&inner.current_prefix) => Verdict::Match,
         Some(true) => Verdict::MatchNeedsRehash,
-        _ => Verdict::Mismatch,
+        Some(false) => Verdict::Mismatch,
+        None => {
+            // No usable hash (an account without a password, such as
+            // [`NO_PASSWORD`]): spend a verification all the same, so the
+            // answer takes as long as any wrong password.
+            let _ = verify_argon2(password.as_bytes(), &inner.dummy_hash);
+            Verdict::Mismatch
+        }
     }
 }
 
@@ -216,9 +223,15 @@ pub fn is_supported_hash(hash: &str) -> bool {
     is_bcrypt(hash) || hash.starts_with("$argon2")
 }
 
+/// The stored hash of an account without a usable password (imported
+/// without one): no password verifies against it, in the time of a wrong
+/// password, and the owner sets one with a password reset.
+pub const NO_PASSWORD: &str = "!no-password";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     fn cheap() -> PasswordHashing {
         let params = Params::new(1024, 1, 1, None).expect("valid params");
@@ -322,5 +335,48 @@ mod tests {
             Verdict::Mismatch
         );
         pool.verify_dummy(secret("x")).await.expect("dummy");
+    }
+
+    #[tokio::test]
+    async fn no_password_verifies_against_the_marker() {
+        let pool = cheap();
+        assert!(!is_supported_hash(NO_PASSWORD), "imports refuse the marker");
+        for password in ["", NO_PASSWORD, "!", "any password at all"] {
+            assert_eq!(
+                pool.verify(secret(password), NO_PASSWORD.into())
+                    .await
+                    .expect("verify"),
+                Verdict::Mismatch,
+                "{password:?}"
+            );
+        }
+    }
+
+    /// The quickest of five runs of `verify(password, stored)`.
+    async fn quickest(pool: &PasswordHashing, password: &str, stored: &str) -> Duration {
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let started = Instant::now();
+            pool.verify(secret(password), stored.to_owned())
+                .await
+                .expect("verify");
+            best = best.min(started.elapsed());
+        }
+        best
+    }
+
+    #[tokio::test]
+    async fn an_unusable_hash_takes_as_long_as_a_wrong_password() {
+        let params = Params::new(8 * 1024, 2, 1, None).expect("valid params");
+        let pool = PasswordHashing::new(params, 1).expect("pool");
+        let real = pool.hash(secret("the real one")).await.expect("hash");
+        let wrong = quickest(&pool, "a wrong one", &real).await;
+        for stored in [NO_PASSWORD, "", "$argon2id$garbage"] {
+            let unusable = quickest(&pool, "a wrong one", stored).await;
+            assert!(
+                unusable * 2 >= wrong,
+                "{stored:?}: {unusable:?} against {wrong:?} for a wrong password"
+            );
+        }
     }
 }

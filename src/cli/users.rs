@@ -53,13 +53,20 @@ pub enum Command {
     },
     /// List users, newest first, as a table.
     List(ListArgs),
-    /// Write every user as CSV, header first (with password hashes: keep the file private).
+    /// Write every user as CSV, header first. A cell that a spreadsheet would
+    /// run as a formula is written behind a single quote (import takes it off).
     Export {
-        /// Output file (standard output if omitted).
+        /// Output file, readable by its owner only (standard output if omitted).
         file: Option<PathBuf>,
+        /// Fill the hashed_password column (empty without): an import then
+        /// keeps everyone's password. Keep such a file private.
+        #[arg(long)]
+        with_hashes: bool,
     },
     /// Create users from CSV (the export's columns). Existing emails are
     /// skipped; a bad row is reported with its line number and not written.
+    /// A row with an empty hashed_password gets an account without a usable
+    /// password: its owner sets one with a password reset.
     Import {
         /// Input file.
         file: PathBuf,
@@ -98,10 +105,10 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         Command::Unlock { email } => set_lock(&db, &email, false).await,
         Command::Delete { email, yes } => delete(&db, &config, &email, yes).await,
         Command::List(list) => self::list(&db, list).await,
-        Command::Export { file } => {
+        Command::Export { file, with_hashes } => {
             let count = match file {
-                Some(path) => csv::export(&db, private_file(&path)?).await?,
-                None => csv::export(&db, std::io::stdout().lock()).await?,
+                Some(path) => csv::export(&db, private_file(&path)?, with_hashes).await?,
+                None => csv::export(&db, std::io::stdout().lock(), with_hashes).await?,
             };
             eprintln!("exported {count} user(s)");
             Ok(())
@@ -265,7 +272,8 @@ fn summary(report: &ImportReport, dry_run: bool) -> String {
     }
 }
 
-/// A new file only its owner can read (it holds password hashes).
+/// A new file only its owner can read (it holds personal data, and maybe
+/// password hashes).
 fn private_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

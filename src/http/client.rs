@@ -1,8 +1,9 @@
 //! The client's address: the socket peer, or the right-most untrusted
 //! `X-Forwarded-For` entry when the peer is a trusted proxy
-//! (`TRUSTED_PROXIES`).
+//! (`TRUSTED_PROXIES`). An IPv4-mapped IPv6 address is given in its IPv4
+//! form.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, request::Parts};
@@ -46,29 +47,53 @@ impl TrustedProxies {
     }
 
     /// The client address of a request from `peer`: the peer itself, unless
-    /// it is trusted; then the right-most untrusted `X-Forwarded-For` entry.
+    /// it is trusted; then the right-most untrusted `X-Forwarded-For` entry
+    /// (the left-most when every entry is trusted). Entries are read from
+    /// the right, past trusted proxies; an entry that is not an address
+    /// (`unknown`, an obfuscated name, garbage) stops the walk at the peer:
+    /// what lies left of it was written by someone no proxy vouches for.
     pub fn client_of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = canonical(peer);
         if !self.contains(peer) {
             return peer;
         }
-        let forwarded: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|v| v.trim().parse().ok())
-            .collect();
-        forwarded
-            .iter()
-            .rev()
-            .find(|ip| !self.contains(**ip))
-            .or(forwarded.first())
-            .copied()
-            .unwrap_or(peer)
+        let forwarded = forwarded_entries(headers);
+        for entry in forwarded.iter().rev() {
+            match entry {
+                None => return peer,
+                Some(ip) if self.contains(*ip) => {}
+                Some(ip) => return *ip,
+            }
+        }
+        forwarded.first().copied().flatten().unwrap_or(peer)
     }
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
+/// Every `X-Forwarded-For` entry, left to right over all the header's
+/// lines; `None` for one that is not an address (a line that is not text
+/// counts as one such entry). An entry may carry a port (`192.0.2.1:443`,
+/// `[2001:db8::1]:443`), which is dropped.
+fn forwarded_entries(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let mut entries = Vec::new();
+    for line in headers.get_all("x-forwarded-for") {
+        match line.to_str() {
+            Ok(line) => entries.extend(line.split(',').map(|entry| parse_entry(entry.trim()))),
+            Err(_) => entries.push(None),
+        }
+    }
+    entries
+}
+
+fn parse_entry(entry: &str) -> Option<IpAddr> {
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()?;
+    Some(canonical(ip))
+}
+
+/// `ip`, in its IPv4 form when it is an IPv4-mapped IPv6 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -166,6 +191,60 @@ mod tests {
             p.client_of(ip("10.0.0.1"), &spoof),
             ip("203.0.113.9"),
             "right-most untrusted wins"
+        );
+    }
+
+    #[test]
+    fn an_unparseable_entry_on_the_untrusted_side_means_the_peer() {
+        let p = proxies(&["10.0.0.0/8"]);
+        let peer = ip("10.0.0.1");
+        for value in [
+            "203.0.113.9, unknown",
+            "203.0.113.9, unknown, 10.0.0.2",
+            "203.0.113.9, _hidden",
+            "203.0.113.9, 2001:db8::1/64",
+            "203.0.113.9, ",
+            "203.0.113.9,",
+            "",
+        ] {
+            assert_eq!(p.client_of(peer, &xff(value)), peer, "{value:?}");
+        }
+        assert_eq!(
+            p.client_of(peer, &xff("garbage, 198.51.100.4, 10.0.0.2")),
+            ip("198.51.100.4"),
+            "garbage left of the client is never reached"
+        );
+    }
+
+    #[test]
+    fn forwarded_lines_are_read_as_one_list() {
+        let p = proxies(&["10.0.0.0/8"]);
+        let mut headers = xff("203.0.113.9");
+        headers.append("x-forwarded-for", "198.51.100.4".parse().expect("header"));
+        assert_eq!(p.client_of(ip("10.0.0.1"), &headers), ip("198.51.100.4"));
+        let mut headers = xff("203.0.113.9");
+        let opaque = axum::http::HeaderValue::from_bytes(b"\xff").expect("header");
+        headers.append("x-forwarded-for", opaque);
+        assert_eq!(p.client_of(ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn forwarded_entries_may_carry_ports_and_mapped_addresses() {
+        let p = proxies(&["10.0.0.0/8"]);
+        let peer = ip("10.0.0.1");
+        for (value, client) in [
+            ("198.51.100.4:5123", "198.51.100.4"),
+            ("[2001:db8::7]:443", "2001:db8::7"),
+            ("::ffff:198.51.100.4", "198.51.100.4"),
+            ("2001:db8::7, ::ffff:10.0.0.2", "2001:db8::7"),
+            ("10.0.0.3, 10.0.0.2", "10.0.0.3"),
+        ] {
+            assert_eq!(p.client_of(peer, &xff(value)), ip(client), "{value:?}");
+        }
+        assert_eq!(
+            p.client_of(ip("::ffff:198.51.100.9"), &HeaderMap::new()),
+            ip("198.51.100.9"),
+            "a mapped peer in its IPv4 form"
         );
     }
 }

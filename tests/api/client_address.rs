@@ -1,6 +1,7 @@
 //! The client address (and trusted proxies): `X-Forwarded-For` is believed
 //! only from a trusted proxy, for the rate limit's buckets and for the
-//! address a session records.
+//! address a session records; an IPv6 client is its /64, and an entry that
+//! is not an address means the proxy itself.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -90,4 +91,95 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
     assert_session_records_the_forwarded_client(&proxied).await;
 }
 
-on_both_databases!(forwarded_for_is_believed_only_from_trusted_proxies,);
+/// The statuses of `POST /verify-email/resend` from each forwarded client in turn.
+async fn statuses_from(app: &TestApp, clients: &[&str]) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for client in clients {
+        statuses.push(app.resend_from(Some(client)).await.status());
+    }
+    statuses
+}
+
+async fn an_ipv6_network_shares_one_budget(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.auth_rate_limit = 2;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let statuses = statuses_from(
+        &app,
+        &[
+            "2001:db8:1:2::1",
+            "2001:db8:1:2:ffff:ffff:ffff:fffe",
+            "2001:db8:1:2::3",
+            "2001:db8:1:3::1",
+            "2001:db8:1:3::2",
+            "::ffff:203.0.113.30",
+            "203.0.113.30",
+            "::ffff:203.0.113.30",
+        ],
+    )
+    .await;
+    use StatusCode as S;
+    let (ok, limited) = (S::ACCEPTED, S::TOO_MANY_REQUESTS);
+    assert_eq!(
+        statuses,
+        [ok, ok, limited, ok, ok, ok, ok, limited],
+        "one budget per /64, a mapped address on its IPv4 one"
+    );
+
+    let Some(per_address) = spawn_app_with(backend, |c| {
+        c.auth_rate_limit = 1;
+        c.rate_limit_ipv6_prefix = 128;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let statuses = statuses_from(
+        &per_address,
+        &["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::1"],
+    )
+    .await;
+    assert_eq!(statuses, [ok, ok, limited], "RATE_LIMIT_IPV6_PREFIX=128");
+}
+
+async fn an_unparseable_forwarded_entry_counts_as_the_proxy(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.auth_rate_limit = 2;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    // A client writes a fresh address on each request, and the proxy
+    // appends something that is not an address: the client must not get
+    // the budget of what it wrote.
+    let statuses = statuses_from(
+        &app,
+        &[
+            "198.51.100.1, unknown",
+            "198.51.100.2, _hidden",
+            "198.51.100.3, not-an-address",
+            "198.51.100.4",
+        ],
+    )
+    .await;
+    use StatusCode as S;
+    assert_eq!(
+        statuses,
+        [S::ACCEPTED, S::ACCEPTED, S::TOO_MANY_REQUESTS, S::ACCEPTED],
+        "the three count against the proxy's budget"
+    );
+}
+
+on_both_databases!(
+    forwarded_for_is_believed_only_from_trusted_proxies,
+    an_ipv6_network_shares_one_budget,
+    an_unparseable_forwarded_entry_counts_as_the_proxy,
+);

