@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -28,6 +32,9 @@ use crate::{audit, auth, pictures, users};
 /// styles), no framing, requests only to this service.
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// Largest total size of a request's header fields, in line with common
+/// reverse proxies; larger is 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Largest JSON or form body.
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -96,28 +103,56 @@ pub fn router(state: AppState) -> Router {
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
     ));
     let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
-    let mut app = with_security_headers(docs(api_doc).fallback_service(normalized));
+    let mut app = docs(api_doc)
+        .fallback_service(normalized)
+        .layer(catch_panic())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ));
+    // Outside the timeout and the panic handler, so that their 408 and 500
+    // answers carry the CORS and security headers too.
     if let Some(cors) = cors(&config.cors_allowed_origins) {
         app = app.layer(cors);
     }
     let request_id = HeaderName::from_static("x-request-id");
-    // A panic is a bug; still, the client gets a problem+json 500, not a cut connection.
-    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
-        |_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            problem_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "an internal error occurred".into(),
-                None,
-            )
-        },
-    ))
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        config.request_timeout,
-    ))
-    .layer(PropagateRequestIdLayer::new(request_id.clone()))
-    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    with_security_headers(app.layer(axum::middleware::from_fn(limit_header_size)))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;
+
+/// A panic is a bug; still, the client gets a problem+json 500, not a cut connection.
+fn catch_panic() -> CatchPanicLayer<PanicHandler> {
+    CatchPanicLayer::custom(panic_response as PanicHandler)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("a request handler panicked");
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "an internal error occurred".into(),
+        None,
+    )
+}
+
+/// Answers 431 when the request's header fields, counted as sent
+/// (`name: value` and the line end), exceed [`MAX_HEADER_BYTES`].
+async fn limit_header_size(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return problem_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request header fields exceed {MAX_HEADER_BYTES} bytes"),
+            None,
+        );
+    }
+    next.run(request).await
 }
 
 /// Swagger UI at `/docs` and the document at `/openapi.json` (also with a

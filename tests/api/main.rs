@@ -33,6 +33,7 @@ mod pictures;
 mod public_profile;
 mod ratelimit;
 mod registration;
+mod serve;
 mod session_routes;
 mod sessions;
 mod shutdown;
