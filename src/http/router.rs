@@ -24,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::problem_response;
 use super::{openapi, ops, ratelimit};
+use crate::config::Config;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{audit, auth, pictures, users};
@@ -32,6 +33,8 @@ use crate::{audit, auth, pictures, users};
 /// styles), no framing, requests only to this service.
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The policy of JSON answers (and of any answer that sets none): load nothing.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 /// Largest total size of a request's header fields, in line with common
 /// reverse proxies; larger is 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -98,13 +101,27 @@ pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let (api_router, api_doc) = api(state);
     // JSON answers load nothing; the docs page loads only its own bundled assets.
-    let api_router = api_router.layer(SetResponseHeaderLayer::overriding(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    ));
+    // Personal data is never stored by a cache unless a route says otherwise
+    // (pictures, public profiles).
+    let api_router = api_router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
-    let mut app = docs(api_doc)
-        .fallback_service(normalized)
+    edge(docs(api_doc).fallback_service(normalized), &config)
+}
+
+/// The cross-cutting layers around `app`, outermost last: the panic handler
+/// and the request timeout, then CORS, the header size limit, the security
+/// headers and the request id, so that every answer (408, 500 and 431
+/// included) carries the security headers and the request id.
+pub fn edge(app: Router, config: &Config) -> Router {
+    let mut app = app
         .layer(catch_panic())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -179,6 +196,10 @@ fn docs(api_doc: utoipa::openapi::OpenApi) -> Router {
 
 fn with_security_headers(app: Router) -> Router {
     app.layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(API_CSP),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     ))

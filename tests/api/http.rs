@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, assert_problem, assert_token_error, header, spawn_app,
-    spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, assert_problem, assert_token_error,
+    header, spawn_app, spawn_app_with, spawn_app_with_admin,
 };
 use crate::on_both_databases;
 
@@ -59,6 +59,101 @@ async fn a_given_request_id_is_echoed(backend: Backend) {
         .expect("request");
 
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
+}
+
+/// The security headers every answer carries, whatever layer made it.
+fn assert_security_headers(headers: &reqwest::header::HeaderMap, what: &str) {
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("frame-ancestors 'none'"),
+        "{what}"
+    );
+    assert!(headers.contains_key("x-request-id"), "{what}");
+}
+
+/// A 408 (request timeout) and a 500 (a panicking handler) come from layers
+/// around the routes; they carry the security headers all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_and_panic_answers_carry_the_security_headers() {
+    let mut config = user_management::config::Config::from_env().expect("default config");
+    config.request_timeout = Duration::from_millis(200);
+    let routes = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                let broken: Option<&str> = std::hint::black_box(None);
+                broken.expect("a bug in a handler")
+            }),
+        );
+    let app = user_management::http::router::edge(routes, &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+
+    for (path, status) in [
+        ("/slow", StatusCode::REQUEST_TIMEOUT),
+        ("/boom", StatusCode::INTERNAL_SERVER_ERROR),
+    ] {
+        let response = client
+            .get(format!("http://{address}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), status, "{path}");
+        assert_security_headers(response.headers(), path);
+    }
+}
+
+/// Answers with personal data (and every other API answer) are never
+/// stored by a cache; public profiles may be, for a minute.
+async fn personal_data_is_never_cached(backend: Backend) {
+    let Some(app) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let (admin_id, admin) = app.admin().await;
+    let nickname = app.me(&admin).await["nickname"]
+        .as_str()
+        .expect("nickname")
+        .to_owned();
+    let patch = json!({"first_name": "Ada"});
+    let answers = [
+        app.get("/me", Some(&admin)).await,
+        app.call(Method::PATCH, "/me", Some(&admin), Some(&patch))
+            .await,
+        app.get("/me/sessions", Some(&admin)).await,
+        app.get("/users", Some(&admin)).await,
+        app.get(&format!("/users/{admin_id}"), Some(&admin)).await,
+        app.get("/audit-events", Some(&admin)).await,
+        app.get("/me", None).await,
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+    ];
+    for answer in answers {
+        let what = answer.url().path().to_owned();
+        assert!(answer.status().as_u16() < 500, "{what}");
+        assert_eq!(answer.headers()["cache-control"], "no-store", "{what}");
+    }
+
+    let profile = app.get(&format!("/profiles/{nickname}"), None).await;
+    assert_eq!(profile.status(), StatusCode::OK);
+    assert_eq!(profile.headers()["cache-control"], "public, max-age=60");
+    let missing = app.get("/profiles/nobody-here", None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers()["cache-control"], "no-store");
 }
 
 // ------------------------------------------------------------------ CORS, CSP, limits
@@ -332,6 +427,7 @@ on_both_databases!(
     unknown_routes_and_methods_are_problems,
     every_response_carries_security_headers,
     a_given_request_id_is_echoed,
+    personal_data_is_never_cached,
     cors_allows_only_the_configured_origins,
     content_security_policy_fits_each_kind_of_page,
     oversized_bodies_are_413_in_each_endpoints_shape,
