@@ -136,6 +136,35 @@ pub fn edge(app: Router, config: &Config) -> Router {
     with_security_headers(app.layer(axum::middleware::from_fn(limit_header_size)))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
+}
+
+/// Longest client-supplied request id kept.
+const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// Keeps a client's `X-Request-Id` only when it is a single value of at
+/// most [`MAX_REQUEST_ID_CHARS`] characters of `[A-Za-z0-9._-]`, safe in
+/// log lines and answers; otherwise drops it, and a fresh one is made.
+async fn drop_unsafe_request_id(mut request: Request) -> Request {
+    let headers = request.headers_mut();
+    let mut values = headers.get_all("x-request-id").iter();
+    let safe = match (values.next(), values.next()) {
+        (None, _) => true,
+        (Some(value), None) => is_safe_request_id(value.as_bytes()),
+        (Some(_), Some(_)) => false,
+    };
+    if !safe {
+        headers.remove("x-request-id");
+    }
+    request
+}
+
+fn is_safe_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_CHARS
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;

@@ -61,6 +61,48 @@ async fn a_given_request_id_is_echoed(backend: Backend) {
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
 }
 
+/// A client's request id is kept only if it is at most 64 characters of
+/// `[A-Za-z0-9._-]`; anything else is replaced by a fresh UUID.
+async fn an_unsafe_request_id_is_replaced(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let longest = format!("{}.A_z-9", "a".repeat(58));
+    let with_id = |values: &[&[u8]]| {
+        let mut request = app.request(Method::GET, "/health");
+        for value in values {
+            let value = reqwest::header::HeaderValue::from_bytes(value).expect("header value");
+            request = request.header("x-request-id", value);
+        }
+        request.send()
+    };
+
+    let kept = with_id(&[longest.as_bytes()]).await.expect("request");
+    assert_eq!(kept.headers()["x-request-id"], longest.as_str());
+
+    let too_long = "a".repeat(65);
+    let odd: [&[u8]; 6] = [
+        too_long.as_bytes(),
+        b"a b",
+        b"<script>alert(1)</script>",
+        b"id;level=error msg=\"forged\"",
+        "caf\u{e9}".as_bytes(),
+        b"",
+    ];
+    for value in odd {
+        let replaced = with_id(&[value]).await.expect("request");
+        let echoed = replaced.headers()["x-request-id"].to_str().expect("ascii");
+        assert!(
+            uuid::Uuid::parse_str(echoed).is_ok(),
+            "{:?} is replaced by a UUID, not {echoed}",
+            String::from_utf8_lossy(value)
+        );
+    }
+    let two = with_id(&[b"first", b"second"]).await.expect("request");
+    let echoed = two.headers()["x-request-id"].to_str().expect("ascii");
+    assert!(uuid::Uuid::parse_str(echoed).is_ok(), "two ids: {echoed}");
+}
+
 /// The security headers every answer carries, whatever layer made it.
 fn assert_security_headers(headers: &reqwest::header::HeaderMap, what: &str) {
     assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
@@ -427,6 +469,7 @@ on_both_databases!(
     unknown_routes_and_methods_are_problems,
     every_response_carries_security_headers,
     a_given_request_id_is_echoed,
+    an_unsafe_request_id_is_replaced,
     personal_data_is_never_cached,
     cors_allows_only_the_configured_origins,
     content_security_policy_fits_each_kind_of_page,
