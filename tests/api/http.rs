@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, assert_problem, assert_token_error,
-    header, spawn_app, spawn_app_with, spawn_app_with_admin,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, assert_oauth_error, assert_problem,
+    assert_token_error, header, invalid_fields, spawn_app, spawn_app_with, spawn_app_with_admin,
 };
 use crate::on_both_databases;
 
@@ -196,6 +196,65 @@ async fn personal_data_is_never_cached(backend: Backend) {
     let missing = app.get("/profiles/nobody-here", None).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(missing.headers()["cache-control"], "no-store");
+}
+
+// ------------------------------------------------------------------ NUL bytes
+
+/// A NUL byte (which PostgreSQL text cannot hold) in a query parameter, a
+/// path segment or an email is a clear 4xx on both databases, never a 500,
+/// and changes nothing.
+async fn a_nul_byte_in_any_input_is_a_4xx(backend: Backend) {
+    let Some(app) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let (admin_id, admin) = app.admin().await;
+    let audit_before = app.audit_events(&admin, "").await["total"].clone();
+
+    for path in [
+        "/users?q=%00",
+        "/users?q=ada%00lovelace",
+        "/users?sort=email%00",
+        "/audit-events?action=%00",
+        "/audit-events?action=role_changed%00",
+        "/audit-events?act%00ion=x",
+    ] {
+        let problem = assert_problem(app.get(path, Some(&admin)).await, StatusCode::BAD_REQUEST);
+        assert!(
+            problem.await["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("NUL"),
+            "{path}"
+        );
+    }
+    // Looked up by nickname: no such profile, as for any impossible nickname.
+    for path in ["/profiles/%00", "/profiles/abc%00def"] {
+        assert_problem(app.get(path, None).await, StatusCode::NOT_FOUND).await;
+    }
+    let token = format!("/verify-email/{admin_id}/%00");
+    let verify = app.get(&token, None).await;
+    assert!(verify.status().is_client_error(), "{}", verify.status());
+
+    // An email with a NUL: at login, the answer to any unknown account; for
+    // mail requests, a 422 naming the field (their shape check).
+    let unknown = app.login("nobody@example.com", ADMIN_PASSWORD).await;
+    let unknown = (unknown.status(), unknown.text().await.expect("body"));
+    let login = app.login("admin\0@example.com", ADMIN_PASSWORD).await;
+    assert_eq!((login.status(), login.text().await.expect("body")), unknown);
+    let refresh = app.refresh("\0").await;
+    assert_oauth_error(refresh, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    for path in ["/password/forgot", "/verify-email/resend"] {
+        let body = json!({"email": "admin\u{0}@example.com"});
+        let fields = invalid_fields(app.post_json(path, &body).await).await;
+        assert_eq!(fields, ["email"], "{path}");
+    }
+    let reset = json!({"token": "\u{0}", "new_password": "a-brand-new-passphrase"});
+    let reset = app.post_json("/password/reset", &reset).await;
+    assert!(reset.status().is_client_error(), "{}", reset.status());
+
+    app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let audit_after = app.audit_events(&admin, "").await["total"].clone();
+    assert_eq!(audit_after, audit_before, "nothing was recorded");
 }
 
 // ------------------------------------------------------------------ CORS, CSP, limits
@@ -471,6 +530,7 @@ on_both_databases!(
     a_given_request_id_is_echoed,
     an_unsafe_request_id_is_replaced,
     personal_data_is_never_cached,
+    a_nul_byte_in_any_input_is_a_4xx,
     cors_allows_only_the_configured_origins,
     content_security_policy_fits_each_kind_of_page,
     oversized_bodies_are_413_in_each_endpoints_shape,
