@@ -152,6 +152,15 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
+    /// Longest time to send a request's header (slow clients are cut off);
+    /// also the longest a kept-alive connection may wait idle for its next request.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Most client connections open at once; past it new ones wait to be accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
     /// On SIGTERM/Ctrl-C, how long in-flight requests may take to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -266,6 +275,12 @@ impl Config {
         }
         if self.request_timeout < Duration::from_millis(100) {
             return Err(invalid("REQUEST_TIMEOUT", "must be at least 100ms"));
+        }
+        if self.header_read_timeout < Duration::from_millis(100) {
+            return Err(invalid("HEADER_READ_TIMEOUT", "must be at least 100ms"));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("MAX_CONNECTIONS", "must be at least 1"));
         }
         if self.refresh_token_ttl < self.access_token_ttl {
             return Err(invalid(

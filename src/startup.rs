@@ -1,7 +1,6 @@
 //! Building the application (state, router, listener, workers) apart from
 //! running it, so tests start the real thing on port 0.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -17,6 +16,7 @@ use crate::email::transport::Transport;
 use crate::email::worker::Worker;
 use crate::http::client::TrustedProxies;
 use crate::http::ratelimit::AuthRateLimit;
+use crate::http::serve::Limits;
 use crate::shutdown::{self, Shutdown};
 use crate::state::{AppState, Shared};
 use crate::storage::Storage;
@@ -148,13 +148,15 @@ impl Application {
         self.state.auth_rate_limit.spawn_janitor();
         let grace = self.state.config.shutdown_timeout;
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
-        let mut server_shutdown = shutdown.clone();
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move { server_shutdown.wait().await })
-            .into_future();
+        let server_shutdown = shutdown.clone();
+        let limits = Limits {
+            header_read_timeout: self.state.config.header_read_timeout,
+            max_connections: self.state.config.max_connections,
+        };
+        let server = async move {
+            crate::http::serve::serve(self.listener, self.router, limits, server_shutdown).await;
+            Ok(())
+        };
         let mut deadline = shutdown.clone();
         let result = tokio::select! {
             result = server => result,

@@ -32,7 +32,8 @@ where
 }
 
 /// A query string. Anything that does not parse (wrong type, unknown
-/// parameter) → 400 naming the problem.
+/// parameter, a NUL character, which no database column can hold) → 400
+/// naming the problem, on every database alike.
 pub struct Query<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Query<T>
@@ -44,6 +45,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            let name = name.replace('\0', "\\0");
+            return Err(AppError::BadRequest(format!(
+                "invalid query parameter `{name}`: must not contain a NUL character"
+            )));
+        }
         let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Query)

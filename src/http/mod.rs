@@ -1,6 +1,6 @@
 //! The web edge: the router and its layers, errors as problem+json, request
 //! extractors, the client address, rate limits, paging, the OpenAPI
-//! document and the operations routes. Features use these; nothing here
+//! document, the operations routes and the connection loop. Features use these; nothing here
 //! uses a feature's handlers except the router, which mounts them.
 
 pub mod client;
@@ -11,3 +11,4 @@ pub mod ops;
 pub mod paging;
 pub mod ratelimit;
 pub mod router;
+pub mod serve;

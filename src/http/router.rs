@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -20,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::problem_response;
 use super::{openapi, ops, ratelimit};
+use crate::config::Config;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{audit, auth, pictures, users};
@@ -28,6 +33,11 @@ use crate::{audit, auth, pictures, users};
 /// styles), no framing, requests only to this service.
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The policy of JSON answers (and of any answer that sets none): load nothing.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+/// Largest total size of a request's header fields, in line with common
+/// reverse proxies; larger is 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Largest JSON or form body.
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -91,33 +101,104 @@ pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let (api_router, api_doc) = api(state);
     // JSON answers load nothing; the docs page loads only its own bundled assets.
-    let api_router = api_router.layer(SetResponseHeaderLayer::overriding(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    ));
+    // Personal data is never stored by a cache unless a route says otherwise
+    // (pictures, public profiles).
+    let api_router = api_router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
-    let mut app = with_security_headers(docs(api_doc).fallback_service(normalized));
+    edge(docs(api_doc).fallback_service(normalized), &config)
+}
+
+/// The cross-cutting layers around `app`, outermost last: the panic handler
+/// and the request timeout, then CORS, the header size limit, the security
+/// headers and the request id, so that every answer (408, 500 and 431
+/// included) carries the security headers and the request id.
+pub fn edge(app: Router, config: &Config) -> Router {
+    let mut app = app
+        .layer(catch_panic())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ));
+    // Outside the timeout and the panic handler, so that their 408 and 500
+    // answers carry the CORS and security headers too.
     if let Some(cors) = cors(&config.cors_allowed_origins) {
         app = app.layer(cors);
     }
     let request_id = HeaderName::from_static("x-request-id");
-    // A panic is a bug; still, the client gets a problem+json 500, not a cut connection.
-    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
-        |_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            problem_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "an internal error occurred".into(),
-                None,
-            )
-        },
-    ))
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        config.request_timeout,
-    ))
-    .layer(PropagateRequestIdLayer::new(request_id.clone()))
-    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    with_security_headers(app.layer(axum::middleware::from_fn(limit_header_size)))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
+}
+
+/// Longest client-supplied request id kept.
+const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// Keeps a client's `X-Request-Id` only when it is a single value of at
+/// most [`MAX_REQUEST_ID_CHARS`] characters of `[A-Za-z0-9._-]`, safe in
+/// log lines and answers; otherwise drops it, and a fresh one is made.
+async fn drop_unsafe_request_id(mut request: Request) -> Request {
+    let headers = request.headers_mut();
+    let mut values = headers.get_all("x-request-id").iter();
+    let safe = match (values.next(), values.next()) {
+        (None, _) => true,
+        (Some(value), None) => is_safe_request_id(value.as_bytes()),
+        (Some(_), Some(_)) => false,
+    };
+    if !safe {
+        headers.remove("x-request-id");
+    }
+    request
+}
+
+fn is_safe_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_CHARS
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;
+
+/// A panic is a bug; still, the client gets a problem+json 500, not a cut connection.
+fn catch_panic() -> CatchPanicLayer<PanicHandler> {
+    CatchPanicLayer::custom(panic_response as PanicHandler)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("a request handler panicked");
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "an internal error occurred".into(),
+        None,
+    )
+}
+
+/// Answers 431 when the request's header fields, counted as sent
+/// (`name: value` and the line end), exceed [`MAX_HEADER_BYTES`].
+async fn limit_header_size(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return problem_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request header fields exceed {MAX_HEADER_BYTES} bytes"),
+            None,
+        );
+    }
+    next.run(request).await
 }
 
 /// Swagger UI at `/docs` and the document at `/openapi.json` (also with a
@@ -144,6 +225,10 @@ fn docs(api_doc: utoipa::openapi::OpenApi) -> Router {
 
 fn with_security_headers(app: Router) -> Router {
     app.layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(API_CSP),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     ))

@@ -261,6 +261,9 @@ async fn serve_default(state: &AppState, user_id: UserId) -> Result<Response> {
     Ok((headers.map(|(k, v)| (k, HeaderValue::from_static(v))), body).into_response())
 }
 
+/// The caching of a stored picture: its name is its digest.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 /// A stored picture, `{digest}.{extension}`: immutable, so cached for a
 /// year and answered 304 when the client has it.
 async fn serve_stored(
@@ -284,7 +287,9 @@ async fn serve_stored(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        // A 304 refreshes the stored headers: it repeats the caching rule.
+        let caching = [(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE))];
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], caching).into_response());
     }
     let object = state
         .storage
@@ -295,10 +300,7 @@ async fn serve_stored(
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
             (header::CONTENT_LENGTH, HeaderValue::from(length)),
         ],
         [(header::ETAG, etag)],

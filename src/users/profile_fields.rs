@@ -96,8 +96,10 @@ impl Errors {
 
 /// The rule of a first or last name (see [`text`]) for the OpenAPI document.
 const NAME_RULE: Rule = Rule {
-    description: "At most 100 characters, no control characters; empty or null clears it",
-    pattern: Some(r"^[^\u0000-\u001f\u007f-\u009f]*$"),
+    description: "At most 100 characters; no control characters, bidirectional controls \
+        (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) or line/paragraph separators \
+        (U+2028, U+2029); empty or null clears it",
+    pattern: Some(r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]*$"),
     min: None,
     max: Some(MAX_NAME_CHARS),
     secret: false,
@@ -106,8 +108,12 @@ const NAME_RULE: Rule = Rule {
 
 /// The rule of a bio (see [`text`]): newlines and tabs allowed.
 const BIO_RULE: Rule = Rule {
-    description: "At most 500 characters; newlines allowed, other control characters not; empty or null clears it",
-    pattern: Some(r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"),
+    description: "At most 500 characters; newlines and tabs allowed; no other control characters, \
+        bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) or \
+        line/paragraph separators (U+2028, U+2029); empty or null clears it",
+    pattern: Some(
+        r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]*$",
+    ),
     min: None,
     max: Some(MAX_BIO_CHARS),
     secret: false,
@@ -124,8 +130,25 @@ pub fn bio_schema() -> utoipa::openapi::schema::Object {
     BIO_RULE.nullable()
 }
 
+/// Whether `c` reorders or breaks displayed text: a Unicode bidirectional
+/// control (it can make a name read as something else, "Trojan Source") or a
+/// line or paragraph separator (it breaks log lines and single-line displays).
+fn is_bidi_or_separator(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
 /// Trims a free-text field; empty means cleared. Refuses control characters
-/// (other than newlines in the bio) and over-long values.
+/// (other than newlines and tabs in the bio), bidirectional controls, line and
+/// paragraph separators, and over-long values.
 fn text(value: &str, max: usize, multiline: bool) -> Result<Option<String>, String> {
     let value = value.trim();
     if value.is_empty() {
@@ -139,6 +162,11 @@ fn text(value: &str, max: usize, multiline: bool) -> Result<Option<String>, Stri
         .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t')))
     {
         return Err("must not contain control characters".into());
+    }
+    if value.chars().any(is_bidi_or_separator) {
+        return Err(
+            "must not contain bidirectional control characters or line/paragraph separators".into(),
+        );
     }
     Ok(Some(value.to_owned()))
 }
@@ -261,6 +289,38 @@ mod tests {
         assert_eq!(changes.last_name, Some(None));
         assert!(matches!(changes.github_profile_url, Some(None)));
         assert!(changes.nickname.is_none());
+    }
+
+    #[test]
+    fn bidi_controls_and_separators_are_refused_in_every_text_field() {
+        let refused = [
+            '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}',
+            '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{2028}', '\u{2029}',
+        ];
+        for c in refused {
+            let mut errors = Errors::default();
+            RawProfile {
+                first_name: Some(Some(format!("Ada{c}x"))),
+                last_name: Some(Some(format!("Love{c}lace"))),
+                bio: Some(Some(format!("line one\nline{c}two"))),
+                ..Default::default()
+            }
+            .parse(&mut errors);
+            assert_eq!(
+                fields(errors.finish()),
+                ["first_name", "last_name", "bio"],
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        // Right-to-left script itself is fine; only the invisible controls are not.
+        let mut errors = Errors::default();
+        RawProfile {
+            first_name: Some(Some("مريم".into())),
+            ..Default::default()
+        }
+        .parse(&mut errors);
+        assert!(errors.finish().is_ok());
     }
 
     #[test]

@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, assert_problem, assert_token_error, header, spawn_app,
-    spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, assert_oauth_error, assert_problem,
+    assert_token_error, header, invalid_fields, spawn_app, spawn_app_with, spawn_app_with_admin,
 };
 use crate::on_both_databases;
 
@@ -59,6 +59,202 @@ async fn a_given_request_id_is_echoed(backend: Backend) {
         .expect("request");
 
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
+}
+
+/// A client's request id is kept only if it is at most 64 characters of
+/// `[A-Za-z0-9._-]`; anything else is replaced by a fresh UUID.
+async fn an_unsafe_request_id_is_replaced(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let longest = format!("{}.A_z-9", "a".repeat(58));
+    let with_id = |values: &[&[u8]]| {
+        let mut request = app.request(Method::GET, "/health");
+        for value in values {
+            let value = reqwest::header::HeaderValue::from_bytes(value).expect("header value");
+            request = request.header("x-request-id", value);
+        }
+        request.send()
+    };
+
+    let kept = with_id(&[longest.as_bytes()]).await.expect("request");
+    assert_eq!(kept.headers()["x-request-id"], longest.as_str());
+
+    let too_long = "a".repeat(65);
+    let odd: [&[u8]; 6] = [
+        too_long.as_bytes(),
+        b"a b",
+        b"<script>alert(1)</script>",
+        b"id;level=error msg=\"forged\"",
+        "caf\u{e9}".as_bytes(),
+        b"",
+    ];
+    for value in odd {
+        let replaced = with_id(&[value]).await.expect("request");
+        let echoed = replaced.headers()["x-request-id"].to_str().expect("ascii");
+        assert!(
+            uuid::Uuid::parse_str(echoed).is_ok(),
+            "{:?} is replaced by a UUID, not {echoed}",
+            String::from_utf8_lossy(value)
+        );
+    }
+    let two = with_id(&[b"first", b"second"]).await.expect("request");
+    let echoed = two.headers()["x-request-id"].to_str().expect("ascii");
+    assert!(uuid::Uuid::parse_str(echoed).is_ok(), "two ids: {echoed}");
+}
+
+/// The security headers every answer carries, whatever layer made it.
+fn assert_security_headers(headers: &reqwest::header::HeaderMap, what: &str) {
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("frame-ancestors 'none'"),
+        "{what}"
+    );
+    assert!(headers.contains_key("x-request-id"), "{what}");
+}
+
+/// A 408 (request timeout) and a 500 (a panicking handler) come from layers
+/// around the routes; they carry the security headers all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_and_panic_answers_carry_the_security_headers() {
+    let mut config = user_management::config::Config::from_env().expect("default config");
+    config.request_timeout = Duration::from_millis(200);
+    let routes = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                let broken: Option<&str> = std::hint::black_box(None);
+                broken.expect("a bug in a handler")
+            }),
+        );
+    let app = user_management::http::router::edge(routes, &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+
+    for (path, status) in [
+        ("/slow", StatusCode::REQUEST_TIMEOUT),
+        ("/boom", StatusCode::INTERNAL_SERVER_ERROR),
+    ] {
+        let response = client
+            .get(format!("http://{address}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), status, "{path}");
+        assert_security_headers(response.headers(), path);
+    }
+}
+
+/// Answers with personal data (and every other API answer) are never
+/// stored by a cache; public profiles may be, for a minute.
+async fn personal_data_is_never_cached(backend: Backend) {
+    let Some(app) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let (admin_id, admin) = app.admin().await;
+    let nickname = app.me(&admin).await["nickname"]
+        .as_str()
+        .expect("nickname")
+        .to_owned();
+    let patch = json!({"first_name": "Ada"});
+    let answers = [
+        app.get("/me", Some(&admin)).await,
+        app.call(Method::PATCH, "/me", Some(&admin), Some(&patch))
+            .await,
+        app.get("/me/sessions", Some(&admin)).await,
+        app.get("/users", Some(&admin)).await,
+        app.get(&format!("/users/{admin_id}"), Some(&admin)).await,
+        app.get("/audit-events", Some(&admin)).await,
+        app.get("/me", None).await,
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+    ];
+    for answer in answers {
+        let what = answer.url().path().to_owned();
+        assert!(answer.status().as_u16() < 500, "{what}");
+        assert_eq!(answer.headers()["cache-control"], "no-store", "{what}");
+    }
+
+    let profile = app.get(&format!("/profiles/{nickname}"), None).await;
+    assert_eq!(profile.status(), StatusCode::OK);
+    assert_eq!(profile.headers()["cache-control"], "public, max-age=60");
+    let missing = app.get("/profiles/nobody-here", None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers()["cache-control"], "no-store");
+}
+
+// ------------------------------------------------------------------ NUL bytes
+
+/// A NUL byte (which PostgreSQL text cannot hold) in a query parameter, a
+/// path segment or an email is a clear 4xx on both databases, never a 500,
+/// and changes nothing.
+async fn a_nul_byte_in_any_input_is_a_4xx(backend: Backend) {
+    let Some(app) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let (admin_id, admin) = app.admin().await;
+    let audit_before = app.audit_events(&admin, "").await["total"].clone();
+
+    for path in [
+        "/users?q=%00",
+        "/users?q=ada%00lovelace",
+        "/users?sort=email%00",
+        "/audit-events?action=%00",
+        "/audit-events?action=role_changed%00",
+        "/audit-events?act%00ion=x",
+    ] {
+        let problem = assert_problem(app.get(path, Some(&admin)).await, StatusCode::BAD_REQUEST);
+        assert!(
+            problem.await["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("NUL"),
+            "{path}"
+        );
+    }
+    // Looked up by nickname: no such profile, as for any impossible nickname.
+    for path in ["/profiles/%00", "/profiles/abc%00def"] {
+        assert_problem(app.get(path, None).await, StatusCode::NOT_FOUND).await;
+    }
+    let token = format!("/verify-email/{admin_id}/%00");
+    let verify = app.get(&token, None).await;
+    assert!(verify.status().is_client_error(), "{}", verify.status());
+
+    // An email with a NUL: at login, the answer to any unknown account; for
+    // mail requests, a 422 naming the field (their shape check).
+    let unknown = app.login("nobody@example.com", ADMIN_PASSWORD).await;
+    let unknown = (unknown.status(), unknown.text().await.expect("body"));
+    let login = app.login("admin\0@example.com", ADMIN_PASSWORD).await;
+    assert_eq!((login.status(), login.text().await.expect("body")), unknown);
+    let refresh = app.refresh("\0").await;
+    assert_oauth_error(refresh, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    for path in ["/password/forgot", "/verify-email/resend"] {
+        let body = json!({"email": "admin\u{0}@example.com"});
+        let fields = invalid_fields(app.post_json(path, &body).await).await;
+        assert_eq!(fields, ["email"], "{path}");
+    }
+    let reset = json!({"token": "\u{0}", "new_password": "a-brand-new-passphrase"});
+    let reset = app.post_json("/password/reset", &reset).await;
+    assert!(reset.status().is_client_error(), "{}", reset.status());
+
+    app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let audit_after = app.audit_events(&admin, "").await["total"].clone();
+    assert_eq!(audit_after, audit_before, "nothing was recorded");
 }
 
 // ------------------------------------------------------------------ CORS, CSP, limits
@@ -332,6 +528,9 @@ on_both_databases!(
     unknown_routes_and_methods_are_problems,
     every_response_carries_security_headers,
     a_given_request_id_is_echoed,
+    an_unsafe_request_id_is_replaced,
+    personal_data_is_never_cached,
+    a_nul_byte_in_any_input_is_a_4xx,
     cors_allows_only_the_configured_origins,
     content_security_policy_fits_each_kind_of_page,
     oversized_bodies_are_413_in_each_endpoints_shape,

@@ -35,6 +35,7 @@ mod pictures;
 mod public_profile;
 mod ratelimit;
 mod registration;
+mod serve;
 mod session_routes;
 mod sessions;
 mod shutdown;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Backend, PASSWORD, TestApp, WRONG, assert_problem, assert_token_error, assert_unauthorized,
-    invalid_fields, spawn_app, spawn_app_with,
+    invalid_fields, spawn_app, spawn_app_with, spawn_app_with_admin,
 };
 use crate::on_both_databases;
 
@@ -252,6 +252,48 @@ async fn invalid_fields_are_422_naming_each(backend: Backend) {
     assert_eq!(app.me(&access).await, before, "nothing changed");
 }
 
+/// Bidirectional controls (a name that displays as another, "Trojan
+/// Source") and line/paragraph separators are refused in names and bio,
+/// by `PATCH /me`, registration and staff alike; nothing is changed.
+async fn names_refuse_bidi_controls_and_separators(backend: Backend) {
+    let Some(app) = spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let (id, access, _) = app.verified_user("bidi@example.com").await;
+    let before = app.me(&access).await;
+    for c in [
+        '\u{202E}', '\u{2066}', '\u{200F}', '\u{061C}', '\u{2028}', '\u{2029}',
+    ] {
+        let body = json!({
+            "first_name": format!("Ada{c}nimda"),
+            "last_name": format!("Love{c}lace"),
+            "bio": format!("one\ntwo{c}three"),
+        });
+        let fields = invalid_fields(patch_me(&app, &access, &body).await).await;
+        assert_eq!(
+            fields,
+            ["first_name", "last_name", "bio"],
+            "U+{:04X}",
+            u32::from(c)
+        );
+    }
+    assert_eq!(app.me(&access).await, before, "nothing changed");
+
+    let registered = app
+        .register(
+            "rtl@example.com",
+            json!({"first_name": "evil\u{202E}gpj.exe"}),
+        )
+        .await;
+    assert_eq!(invalid_fields(registered).await, ["first_name"]);
+    let (_, admin) = app.admin().await;
+    let staff = app
+        .patch_user(&admin, &id, &json!({"last_name": "x\u{2067}y"}))
+        .await;
+    assert_eq!(invalid_fields(staff).await, ["last_name"]);
+    assert_eq!(app.me(&access).await, before, "nothing changed");
+}
+
 async fn trailing_slash_is_the_same_resource(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -355,6 +397,7 @@ async fn a_password_change_keeps_only_the_current_session(backend: Backend) {
 }
 
 on_both_databases!(
+    names_refuse_bidi_controls_and_separators,
     me_returns_the_caller,
     patch_me_updates_only_the_given_fields,
     patch_me_refuses_privileged_fields,

@@ -173,7 +173,20 @@ async fn assert_served_as_a_512_jpeg(app: &TestApp, url: &str, format: ImageForm
             .contains("max-age=31536000")
     );
     assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    let etag = served.headers()["etag"].clone();
     let bytes = served.bytes().await.expect("bytes");
+    let again = app
+        .request(Method::GET, &path_of(url))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        again.headers()["cache-control"],
+        "public, max-age=31536000, immutable",
+        "a 304 repeats the caching rule"
+    );
     let decoded = image::load_from_memory(&bytes).expect("served image decodes");
     assert_eq!(
         (decoded.width(), decoded.height()),
