@@ -27,6 +27,7 @@ pub struct AuditQuery {
     /// Events by this actor.
     pub actor_id: Option<Uuid>,
     /// Only this action (e.g. `role_changed`).
+    #[param(pattern = r"^[^\u0000]*$")]
     pub action: Option<String>,
     /// Rows to skip.
     #[param(minimum = 0, maximum = 1_000_000_000_000_u64)]

@@ -162,7 +162,9 @@ pub const fn rule(kind: UrlKind) -> Rule {
     let (description, pattern) = match kind {
         UrlKind::Any => (
             "An http(s) URL, at most 255 characters; empty or null clears it",
-            r"^(https?://[A-Za-z0-9.-]+(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
+            // The last label starts with a letter: a host ending in a number
+            // is read as an IPv4 address, and most such hosts do not parse.
+            r"^(https?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(/[^\s\\\u0000-\u001f\u007f-\u009f]*)?)?$",
         ),
         UrlKind::LinkedIn => (
             "An http(s) URL on linkedin.com; empty or null clears it",

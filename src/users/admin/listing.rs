@@ -31,7 +31,7 @@ pub struct ListQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     /// Case-insensitive substring of email, nickname, first or last name.
-    #[param(max_length = 100)]
+    #[param(max_length = 100, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
     /// Only this role.
     pub role: Option<Role>,
