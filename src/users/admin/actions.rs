@@ -14,7 +14,7 @@ use crate::auth::{device_tokens, sessions};
 use crate::db::{self, Db, entities::users};
 use crate::domain::{Role, UserId};
 use crate::email::{self, MailKind};
-use crate::error::{AppError, Result};
+use crate::error::Result;
 use crate::http::extract::{Json, Path};
 use crate::http::openapi::responses;
 use crate::state::AppState;
@@ -75,13 +75,6 @@ impl From<&AuthUser> for Actor {
     }
 }
 
-/// The user, read inside the transaction so decisions see the current row.
-async fn target(conn: &impl sea_orm::ConnectionTrait, id: UserId) -> Result<users::Model> {
-    repo::find_by_id(conn, id.uuid())
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such user".into()))
-}
-
 /// Changes a user's role (admin). The user's sessions are revoked and they
 /// are told by email. The last active ADMIN cannot be demoted (409).
 #[utoipa::path(
@@ -119,7 +112,7 @@ pub async fn set_role(
 /// (409). Setting the same role changes nothing.
 pub async fn change_role(db: &Db, actor: Actor, id: UserId, role: Role) -> Result<users::Model> {
     let tx = db::begin(db).await?;
-    let user = target(&tx, id).await?;
+    let user = repo::find_target(&tx, id).await?;
     actor.check(Act::ChangeRole, &user)?;
     let old = user.role;
     if old != role {
@@ -138,7 +131,7 @@ pub async fn change_role(db: &Db, actor: Actor, id: UserId, role: Role) -> Resul
         )
         .await?;
     }
-    let updated = target(&tx, id).await?;
+    let updated = repo::find_target(&tx, id).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -196,7 +189,7 @@ pub async fn unlock_user(
 /// count) an account, audited. Locking the last active ADMIN is refused (409).
 pub async fn set_lock(db: &Db, actor: Actor, id: UserId, lock: bool) -> Result<users::Model> {
     let tx = db::begin(db).await?;
-    let user = target(&tx, id).await?;
+    let user = repo::find_target(&tx, id).await?;
     actor.check(Act::Lock, &user)?;
     if lock {
         repo::ensure_not_last_admin(&tx, &user).await?;
@@ -216,7 +209,7 @@ pub async fn set_lock(db: &Db, actor: Actor, id: UserId, lock: bool) -> Result<u
         device_tokens::revoke_all(&tx, user.id).await?;
         one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
     }
-    let updated = target(&tx, id).await?;
+    let updated = repo::find_target(&tx, id).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -262,7 +255,7 @@ pub async fn change_professional(
     value: bool,
 ) -> Result<users::Model> {
     let tx = db::begin(db).await?;
-    let user = target(&tx, id).await?;
+    let user = repo::find_target(&tx, id).await?;
     actor.check(Act::SetProfessional, &user)?;
     if user.is_professional != value {
         repo::set_professional(&tx, user.id, value).await?;
@@ -277,7 +270,7 @@ pub async fn change_professional(
         )
         .await?;
     }
-    let updated = target(&tx, id).await?;
+    let updated = repo::find_target(&tx, id).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -287,7 +280,7 @@ pub async fn change_professional(
 /// down this is a 503 and nothing is deleted.
 pub async fn delete_user(db: &Db, storage: &Storage, actor: Actor, id: UserId) -> Result<()> {
     let tx = db::begin(db).await?;
-    let user = target(&tx, id).await?;
+    let user = repo::find_target(&tx, id).await?;
     actor.check(Act::Delete, &user)?;
     repo::ensure_not_last_admin(&tx, &user).await?;
     crate::pictures::store::delete_objects(storage, &user).await?;
