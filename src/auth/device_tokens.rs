@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 use uuid::Uuid;
 
 use super::tokens;
@@ -23,16 +25,39 @@ pub const LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 /// The name of the cookie that carries a browser's device token.
 pub const COOKIE: &str = "um_device";
 
+/// Device tokens one user keeps at most; issuing one more drops the oldest
+/// (a client that never sends its token back gets a new one at each login).
+pub const MAX_PER_USER: usize = 20;
+
 /// A valid device token of a user.
 #[derive(Debug, Clone)]
 pub struct Device {
     digest: String,
 }
 
-/// Creates a device token for `user_id`.
+/// Creates a device token for `user_id`, dropping the user's expired ones
+/// and, beyond [`MAX_PER_USER`], the oldest.
 pub async fn issue(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<String, DbErr> {
-    let token = tokens::new_one_time_token(tokens::DEVICE_PREFIX);
+    use device_tokens::Column as C;
     let now = time::now();
+    let kept = device_tokens::Entity::find()
+        .filter(C::UserId.eq(user_id))
+        .order_by_desc(C::CreatedAt)
+        .all(conn)
+        .await?;
+    let dropped: Vec<String> = kept
+        .into_iter()
+        .enumerate()
+        .filter(|(nth, row)| *nth + 1 >= MAX_PER_USER || row.expires_at <= now)
+        .map(|(_, row)| row.token_hash)
+        .collect();
+    if !dropped.is_empty() {
+        device_tokens::Entity::delete_many()
+            .filter(C::TokenHash.is_in(dropped))
+            .exec(conn)
+            .await?;
+    }
+    let token = tokens::new_one_time_token(tokens::DEVICE_PREFIX);
     device_tokens::Entity::insert(device_tokens::ActiveModel {
         token_hash: Set(tokens::digest(&token)),
         user_id: Set(user_id),

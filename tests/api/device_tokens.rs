@@ -174,7 +174,29 @@ async fn a_password_change_ends_the_devices(backend: Backend) {
     assert_oauth_error(old_device, StatusCode::LOCKED, "invalid_grant").await;
 }
 
+/// A client that never sends its token back gets a new one at every login;
+/// the account keeps only the newest few.
+async fn an_account_keeps_a_bounded_number_of_devices(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use user_management::db::entities::device_tokens;
+    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = LIMIT).await else {
+        return;
+    };
+    let id = app.verified_account(EMAIL).await;
+    let limit = user_management::auth::device_tokens::MAX_PER_USER;
+    for _ in 0..limit + 2 {
+        app.tokens(EMAIL, PASSWORD).await;
+    }
+    let kept = device_tokens::Entity::find()
+        .filter(device_tokens::Column::UserId.eq(uuid::Uuid::parse_str(&id).expect("id")))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(kept, limit as u64);
+}
+
 on_both_databases!(
+    an_account_keeps_a_bounded_number_of_devices,
     a_guessing_lock_keeps_the_owners_sessions_and_devices,
     guessing_through_a_device_counts_against_that_device,
     a_staff_lock_ends_sessions_and_devices,
