@@ -62,6 +62,28 @@ pub struct Config {
     #[arg(long, env = "EMAIL_TEMPLATES_DIR")]
     pub email_templates_dir: Option<PathBuf>,
 
+    /// The product's name on the pages.
+    #[arg(long, env = "PRODUCT_NAME", default_value = "User Management")]
+    pub product_name: String,
+
+    /// The pages' accent colour, `#rgb` or `#rrggbb`.
+    #[arg(long, env = "ACCENT_COLOR", default_value = "#2557a7", value_parser = parse_colour)]
+    pub accent_color: String,
+
+    /// A logo for the pages' header (`.png`, `.svg`, `.webp` or `.jpg`).
+    #[arg(long, env = "LOGO_FILE")]
+    pub logo_file: Option<PathBuf>,
+
+    /// Directory whose files replace the built-in page templates (`*.html`,
+    /// `style.css`) of the same name.
+    #[arg(long, env = "PAGE_TEMPLATES_DIR")]
+    pub page_templates_dir: Option<PathBuf>,
+
+    /// Origins (`https://app.example.com`, comma-separated) a `return_to`
+    /// may lead to after signing in; paths on this service always may.
+    #[arg(long, env = "RETURN_TO_ORIGINS", value_delimiter = ',')]
+    pub return_to_origins: Vec<String>,
+
     /// Delivery attempts before a message is given up (kept as failed).
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub mail_max_attempts: i32,
@@ -216,6 +238,16 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|e| format!("{e} (examples: 30s, 15m, 24h, 14d)"))
 }
 
+fn parse_colour(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let hex = value.strip_prefix('#').unwrap_or("");
+    if matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(value.to_owned())
+    } else {
+        Err("must be a colour like #2557a7 or #25a".into())
+    }
+}
+
 fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         variable,
@@ -307,6 +339,17 @@ impl Config {
         }
         if let Err(e) = crate::http::client::TrustedProxies::parse(&self.trusted_proxies) {
             return Err(invalid("TRUSTED_PROXIES", e));
+        }
+        for origin in self.return_to_origins.iter().filter(|o| !o.trim().is_empty()) {
+            match url::Url::parse(origin.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.path() == "/" => {}
+                _ => {
+                    return Err(invalid(
+                        "RETURN_TO_ORIGINS",
+                        format!("{origin} is not an origin like https://app.example.com"),
+                    ));
+                }
+            }
         }
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(invalid(

@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
+pub mod pages;
 pub mod pictures;
 pub mod shutdown;
 pub mod startup;

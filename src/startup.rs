@@ -181,8 +181,10 @@ fn shared_state(
     storage: Storage,
     mail_wake: Arc<Notify>,
 ) -> anyhow::Result<AppState> {
+    let secret = config.jwt_secret()?;
+    let site = crate::pages::site::Site::new(&config, &secret)?;
     let jwt = JwtKeys::new(
-        &config.jwt_secret()?,
+        &secret,
         config.base_url().to_owned(),
         config.access_token_ttl,
     );
@@ -202,6 +204,7 @@ fn shared_state(
         upload_slots: Arc::new(tokio::sync::Semaphore::new(
             2 * crate::workers::Workers::cores(),
         )),
+        site,
     }))
 }
 

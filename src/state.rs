@@ -58,6 +58,8 @@ pub struct Shared {
     /// rest wait their turn before their body is read, so memory under a
     /// flood of uploads is bounded by this, not by the number of clients.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// The pages' templates, theme and form key.
+    pub site: crate::pages::site::Site,
 }
 
 impl Shared {

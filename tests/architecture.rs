@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Longest handler, in lines from its `fn` line to its closing brace.
 const MAX_HANDLER_LINES: usize = 40;
 /// Top-level modules that are features (each may have handler files).
-const FEATURES: [&str; 4] = ["auth", "users", "pictures", "audit"];
+const FEATURES: [&str; 5] = ["auth", "users", "pictures", "audit", "pages"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,6 +1,7 @@
 //! Authentication: passwords, tokens, sessions, the token endpoint, and the
 //! `AuthUser` extractor every protected handler starts from.
 
+pub mod browser_sessions;
 pub mod device_tokens;
 pub mod extractor;
 pub mod grants;
@@ -33,6 +34,9 @@ pub fn token_router(state: AppState) -> OpenApiRouter<AppState> {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(logout::logout))
-        .routes(routes!(session_routes::list_sessions))
+        .routes(routes!(
+            session_routes::list_sessions,
+            session_routes::revoke_other_sessions
+        ))
         .routes(routes!(session_routes::revoke_session))
 }

@@ -124,6 +124,11 @@ impl OAuthError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The human sentence.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
 }
 
 impl From<sea_orm::DbErr> for OAuthError {

@@ -1,20 +1,18 @@
-//! The caller's sessions: `GET /me/sessions`, `DELETE /me/sessions/{id}`.
+//! The caller's sessions: `GET /me/sessions`, `DELETE /me/sessions/{id}`,
+//! and `DELETE /me/sessions` (every one but the caller's).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extractor::AuthUser;
 use super::sessions;
-use crate::db::entities::sessions as table;
 use crate::error::{AppError, Result};
 use crate::http::openapi::responses;
 use crate::state::AppState;
-use crate::time;
 
 /// One active session.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,13 +49,7 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> Result<axum::Json<Vec<SessionResponse>>> {
-    let rows = table::Entity::find()
-        .filter(table::Column::UserId.eq(auth.id()))
-        .filter(table::Column::RevokedAt.is_null())
-        .filter(table::Column::ExpiresAt.gt(time::now()))
-        .order_by_desc(table::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
+    let rows = sessions::live_of(&state.db, auth.id()).await?;
     Ok(axum::Json(
         rows.into_iter()
             .map(|s| SessionResponse {
@@ -94,13 +86,36 @@ pub async fn revoke_session(
 ) -> Result<StatusCode> {
     let not_found = || AppError::NotFound("no such session".into());
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let owned = table::Entity::find_by_id(id)
-        .filter(table::Column::UserId.eq(auth.id()))
-        .one(&state.db)
-        .await?
-        .is_some();
-    if !owned || !sessions::revoke(&state.db, id).await? {
+    if !sessions::revoke_own(&state.db, auth.id(), id).await? {
         return Err(not_found());
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes every session of the caller except the one making this request
+/// ("sign out everywhere else").
+#[utoipa::path(
+    delete,
+    path = "/me/sessions",
+    tag = "me",
+    security(("oauth2" = [])),
+    responses(
+        (status = 200, description = "Revoked; how many", body = RevokedSessions),
+        (status = 401, response = responses::Unauthorized),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
+pub async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<axum::Json<RevokedSessions>> {
+    let revoked = sessions::revoke_all(&state.db, auth.id(), Some(auth.session_id)).await?;
+    Ok(axum::Json(RevokedSessions { revoked }))
+}
+
+/// The answer of `DELETE /me/sessions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedSessions {
+    /// How many sessions were ended.
+    pub revoked: u64,
 }

@@ -291,3 +291,37 @@ pub async fn touch(conn: &impl ConnectionTrait, session: LiveSession) -> Result<
         .await?;
     Ok(())
 }
+
+/// The live sessions of `user_id`, newest first.
+pub async fn live_of(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<Vec<sessions::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    use sessions::Column as C;
+    sessions::Entity::find()
+        .filter(C::UserId.eq(user_id))
+        .filter(C::RevokedAt.is_null())
+        .filter(C::ExpiresAt.gt(time::now()))
+        .order_by_desc(C::CreatedAt)
+        .all(conn)
+        .await
+}
+
+/// Revokes session `session_id` if it belongs to `user_id` and is live;
+/// false for any other id (so another user's id reveals nothing).
+pub async fn revoke_own(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<bool, DbErr> {
+    use sessions::Column as C;
+    let result = sessions::Entity::update_many()
+        .col_expr(C::RevokedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(session_id))
+        .filter(C::UserId.eq(user_id))
+        .filter(C::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -4,6 +4,7 @@
 //! uses a feature's handlers except the router, which mounts them.
 
 pub mod client;
+pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -27,7 +27,7 @@ use super::{openapi, ops, ratelimit};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{audit, auth, pictures, users};
+use crate::{audit, auth, pages, pictures, users};
 
 /// The docs page: own scripts and styles only (Swagger UI sets inline
 /// styles), no framing, requests only to this service.
@@ -99,6 +99,16 @@ fn log_response(
 /// the cross-cutting layers.
 pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
+    // Pages set their own policy and headers (see `pages::view`).
+    let pages = pages::router(state.clone())
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response),
+        )
+        .with_state(state.clone());
     let (api_router, api_doc) = api(state);
     // JSON answers load nothing; the docs page loads only its own bundled assets.
     // Personal data is never stored by a cache unless a route says otherwise
@@ -113,7 +123,7 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ));
     let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
-    edge(docs(api_doc).fallback_service(normalized), &config)
+    edge(docs(api_doc).merge(pages).fallback_service(normalized), &config)
 }
 
 /// The cross-cutting layers around `app`, outermost last: the panic handler

@@ -12,11 +12,13 @@ use super::views::{UserResponse, Viewer};
 use crate::auth::extractor::AuthUser;
 use crate::auth::{device_tokens, lockout, sessions};
 use crate::db;
+use crate::db::entities::users;
 use crate::domain::Password;
 use crate::error::{AppError, Result};
 use crate::http::extract::Json;
 use crate::http::openapi::responses;
 use crate::state::AppState;
+use uuid::Uuid;
 
 /// The caller's own user.
 #[utoipa::path(
@@ -62,17 +64,27 @@ pub async fn update_me(
     auth: AuthUser,
     Json(request): Json<UpdateProfileRequest>,
 ) -> Result<axum::Json<UserResponse>> {
-    let mut errors = Errors::default();
-    let changes = request.raw_profile().parse(&mut errors);
-    errors.finish()?;
-    let user = repo::update_profile(&state.db, auth.user, changes)
-        .await
-        .map_err(repo::conflict_or)?;
+    let user = update_profile(&state, auth.user, &request).await?;
     Ok(axum::Json(UserResponse::new(
         user,
         Viewer::Owner,
         state.config.base_url(),
     )))
+}
+
+/// Updates `user`'s own profile fields: all checked first, each mistake
+/// named by its field; a taken nickname is a conflict.
+pub async fn update_profile(
+    state: &AppState,
+    user: users::Model,
+    request: &UpdateProfileRequest,
+) -> Result<users::Model> {
+    let mut errors = Errors::default();
+    let changes = request.raw_profile().parse(&mut errors);
+    errors.finish()?;
+    repo::update_profile(&state.db, user, changes)
+        .await
+        .map_err(repo::conflict_or)
 }
 
 /// Changes the caller's password and revokes their other sessions. A wrong
@@ -98,20 +110,33 @@ pub async fn change_password(
     auth: AuthUser,
     Json(request): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode> {
-    let user = &auth.user;
+    set_own_password(&state, &auth.user, auth.session_id, &request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes `user`'s password when the current one is right, and ends every
+/// other session, device token and reset link of theirs (`keep` is the
+/// session making the change). A wrong current password counts as a failed
+/// login.
+pub async fn set_own_password(
+    state: &AppState,
+    user: &users::Model,
+    keep: Uuid,
+    request: &ChangePasswordRequest,
+) -> Result<()> {
     let new = Password::parse(
         &request.new_password,
         Some(&user.email),
         Some(&user.nickname),
     )
     .map_err(|e| AppError::field("new_password", e.to_string()))?;
-    let current = SecretString::from(request.current_password);
+    let current = SecretString::from(request.current_password.clone());
     let verdict = state
         .hashing
         .verify(current, user.password_hash.clone())
         .await?;
     if !verdict.is_match() {
-        lockout::record_failure(&state, user).await?;
+        lockout::record_failure(state, user).await?;
         return Err(AppError::field(
             "current_password",
             "the current password is incorrect",
@@ -123,9 +148,9 @@ pub async fn change_password(
         .await?;
     let tx = db::begin(&state.db).await?;
     repo::set_password(&tx, user.id, hash).await?;
-    sessions::revoke_all(&tx, user.id, Some(auth.session_id)).await?;
+    sessions::revoke_all(&tx, user.id, Some(keep)).await?;
     device_tokens::revoke_all(&tx, user.id).await?;
     one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

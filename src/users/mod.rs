@@ -33,9 +33,12 @@ pub fn limited_router() -> OpenApiRouter<AppState> {
 /// Verification, password reset, the caller's own account, public
 /// profiles and staff administration.
 pub fn router() -> OpenApiRouter<AppState> {
+    #[expect(deprecated, reason = "the old link keeps working")]
+    let old_link = routes!(verification::verify_email);
     OpenApiRouter::new()
-        .routes(routes!(verification::verify_email))
-        .routes(routes!(password_reset::reset_password))
+        .routes(old_link)
+        .routes(routes!(verification::verify_email_post))
+        .routes(routes!(password_reset::reset_password, password_reset::reset_link))
         .routes(routes!(me::get_me, me::update_me))
         .routes(routes!(me::change_password))
         .routes(routes!(public_profile::get_profile))

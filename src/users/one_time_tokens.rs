@@ -146,3 +146,18 @@ pub async fn retire_all(
         .await?;
     Ok(())
 }
+
+/// Whether `token` was ever issued to `user_id` for `purpose`, used or not.
+pub async fn was_issued_to(
+    conn: &impl ConnectionTrait,
+    token: &str,
+    purpose: Purpose,
+    user_id: Uuid,
+) -> Result<bool, DbErr> {
+    let found = one_time_tokens::Entity::find_by_id(tokens::digest(token))
+        .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
+        .filter(one_time_tokens::Column::UserId.eq(user_id))
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}

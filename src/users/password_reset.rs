@@ -8,6 +8,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Redirect;
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -22,7 +23,7 @@ use crate::db;
 use crate::domain::Password;
 use crate::email::MailKind;
 use crate::error::{AppError, Result};
-use crate::http::extract::Json;
+use crate::http::extract::{Json, Query};
 use crate::http::openapi::responses;
 use crate::state::AppState;
 
@@ -80,6 +81,36 @@ pub async fn reset_password(
 ) -> Result<StatusCode> {
     reset_with_token(&state, &request.token, &request.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The query of a reset link.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ResetLink {
+    /// The token from the email.
+    pub token: Option<String>,
+}
+
+/// Where a reset link lands: the page that takes the new password (the
+/// token is used only when that page's form is sent).
+#[utoipa::path(
+    get,
+    path = "/password/reset",
+    tag = "password",
+    params(ResetLink),
+    responses(
+        (status = 303, description = "To the page that takes the new password"),
+        (status = 400, response = responses::BadRequest),
+    )
+)]
+pub async fn reset_link(Query(link): Query<ResetLink>) -> Redirect {
+    let page = match link.token {
+        Some(token) => format!(
+            "/reset-password?token={}",
+            url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+        ),
+        None => "/reset-password".to_owned(),
+    };
+    Redirect::to(&page)
 }
 
 /// Sets a new password with a reset token: the token is consumed only if

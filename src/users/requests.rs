@@ -187,3 +187,13 @@ pub struct ChangePasswordRequest {
     #[schema(schema_with = password::schema)]
     pub new_password: String,
 }
+
+/// `POST /verify-email`: the two parts of the verification link.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The user id from the link.
+    pub user_id: String,
+    /// The token from the link.
+    pub token: String,
+}

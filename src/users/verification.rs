@@ -1,8 +1,11 @@
-//! Email verification: `GET /verify-email/{user_id}/{token}` and
-//! `POST /verify-email/resend`, and the verification email itself.
+//! Email verification: `POST /verify-email`, the deprecated
+//! `GET /verify-email/{user_id}/{token}` (which only a client asking for
+//! JSON can use; browsers are sent to the confirmation page), and
+//! `POST /verify-email/resend`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use sea_orm::ConnectionTrait;
 use sea_orm::DbErr;
 use serde_json::json;
@@ -10,7 +13,8 @@ use uuid::Uuid;
 
 use super::deferred_mail;
 use super::one_time_tokens::{Purpose, consume_token};
-use super::requests::ResendRequest;
+use super::one_time_tokens;
+use super::requests::{ResendRequest, VerifyEmailRequest};
 use super::views::MessageResponse;
 use crate::audit::{self, Action};
 use crate::db::{self, Db, entities::users};
@@ -61,7 +65,60 @@ pub async fn confirm(db: &Db, user_id: &str, token: &str) -> Result<()> {
     Ok(())
 }
 
-/// Verifies an email address with the link from the verification email.
+/// How confirming a link ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The address is verified now.
+    Now,
+    /// The link was used before by its owner, who is verified.
+    Already,
+}
+
+/// Confirms a verification link. A link its owner already used, on an
+/// account that is verified, is [`Confirmed::Already`] rather than an error:
+/// whoever holds the link learns only what the link's own mail told them.
+pub async fn confirm_link(db: &Db, user_id: &str, token: &str) -> Result<Confirmed> {
+    match confirm(db, user_id, token).await {
+        Ok(()) => Ok(Confirmed::Now),
+        Err(AppError::BadRequest(message)) => {
+            let owner = Uuid::parse_str(user_id).ok();
+            let verified = match owner {
+                Some(owner) if one_time_tokens::was_issued_to(db, token, Purpose::VerifyEmail, owner).await? => {
+                    crate::users::repo::find_by_id(db, owner)
+                        .await?
+                        .is_some_and(|u| u.email_verified)
+                }
+                _ => false,
+            };
+            if verified {
+                Ok(Confirmed::Already)
+            } else {
+                Err(AppError::BadRequest(message))
+            }
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether the client names JSON in `Accept` explicitly (not through `*/*`).
+fn asks_for_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            range
+                .split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+        })
+}
+
+/// The link of the verification email. Deprecated: a browser or a mail
+/// scanner (anything not naming `application/json` in `Accept`) is sent to
+/// the confirmation page, which confirms only when its button is pressed;
+/// API clients should use `POST /verify-email`.
 #[utoipa::path(
     get,
     path = "/verify-email/{user_id}/{token}",
@@ -71,19 +128,53 @@ pub async fn confirm(db: &Db, user_id: &str, token: &str) -> Result<()> {
         ("token" = String, Path, description = "The token from the email"),
     ),
     responses(
-        (status = 200, description = "Verified; the role is now AUTHENTICATED", body = MessageResponse),
+        (status = 200, description = "Verified (only with `Accept: application/json`)", body = MessageResponse),
+        (status = 303, description = "Any other client: to the confirmation page, nothing used"),
         (status = 400, response = responses::BadRequest),
         (status = 503, response = responses::Unavailable),
     )
 )]
+#[deprecated = "use POST /verify-email"]
 pub async fn verify_email(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path((user_id, token)): Path<(String, String)>,
-) -> Result<axum::Json<MessageResponse>> {
-    confirm(&state.db, &user_id, &token).await?;
-    Ok(axum::Json(MessageResponse {
+) -> Result<Response> {
+    if !asks_for_json(&headers) {
+        let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let page = format!("/confirm-email/{}/{}", encode(&user_id), encode(&token));
+        return Ok(Redirect::to(&page).into_response());
+    }
+    confirm_link(&state.db, &user_id, &token).await?;
+    Ok(verified_answer().into_response())
+}
+
+fn verified_answer() -> axum::Json<MessageResponse> {
+    axum::Json(MessageResponse {
         message: "Email verified; you can now log in.".into(),
-    }))
+    })
+}
+
+/// Verifies an email address with the token of its link.
+#[utoipa::path(
+    post,
+    path = "/verify-email",
+    tag = "registration",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 200, description = "Verified (or was already, by this link); the role is AUTHENTICATED", body = MessageResponse),
+        (status = 400, response = responses::BadRequest),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Unprocessable),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
+pub async fn verify_email_post(
+    State(state): State<AppState>,
+    Json(request): Json<VerifyEmailRequest>,
+) -> Result<axum::Json<MessageResponse>> {
+    confirm_link(&state.db, &request.user_id, &request.token).await?;
+    Ok(verified_answer())
 }
 
 /// Sends a new verification link. The answer is the same whether or not the

@@ -1,0 +1,128 @@
+//! Where the links in mails land. Opening a link (GET) only shows a page;
+//! the page's form (POST) uses the token. So a mail scanner that opens
+//! every link burns nothing, and the page looks the same for valid, used
+//! and unknown tokens.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::form::{NoFields, PageForm};
+use super::view::View;
+use super::visitor::Visitor;
+use crate::email::MailKind;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::users::{deferred_mail, password_reset, verification};
+
+/// `GET /confirm-email/{user_id}/{token}`: a button that confirms.
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((user_id, token)): Path<(String, String)>,
+) -> Response {
+    let action = format!("/confirm-email/{}/{}", encode(&user_id), encode(&token));
+    View::new("confirm_email.html", "Confirm your email")
+        .with("action", action)
+        .render(&state, &visitor)
+}
+
+/// `POST /confirm-email/{user_id}/{token}`: confirms. A link its owner
+/// already used says they are verified, not that it failed.
+pub async fn confirm(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((user_id, token)): Path<(String, String)>,
+    PageForm(NoFields {}): PageForm<NoFields>,
+) -> Response {
+    match verification::confirm_link(&state.db, &user_id, &token).await {
+        Ok(_) => verified().render(&state, &visitor),
+        Err(AppError::BadRequest(_)) => View::message(
+            "This link is no longer valid",
+            &["The link has expired or is not valid. Sign in to have a new one sent, or use the code from the email."],
+            Some(("/confirm-email", "Enter a code")),
+        )
+        .status(StatusCode::BAD_REQUEST)
+        .render(&state, &visitor),
+        Err(err) => View::message("Confirm your email", &[], None).failed(err).render(&state, &visitor),
+    }
+}
+
+fn verified() -> View {
+    View::message("Your email is verified", &["You can sign in now."], Some(("/sign-in", "Sign in")))
+}
+
+fn encode(part: &str) -> String {
+    url::form_urlencoded::byte_serialize(part.as_bytes()).collect()
+}
+
+/// `GET /forgot-password`.
+pub async fn forgot_page(State(state): State<AppState>, visitor: Visitor) -> Response {
+    View::new("forgot_password.html", "Forgot your password?").render(&state, &visitor)
+}
+
+/// The forgot-password form.
+#[derive(Debug, Deserialize)]
+pub struct ForgotForm {
+    email: String,
+}
+
+/// `POST /forgot-password`: the same answer whether or not the address
+/// has an account, as `POST /password/forgot` gives.
+pub async fn forgot(State(state): State<AppState>, visitor: Visitor, PageForm(form): PageForm<ForgotForm>) -> Response {
+    match deferred_mail::queue_request(&state, &form.email, MailKind::PasswordResetRequest).await {
+        Ok(()) => View::message(
+            "Check your inbox",
+            &["If that address belongs to an account, a link to choose a new password is on its way."],
+            None,
+        )
+        .render(&state, &visitor),
+        Err(err) => View::new("forgot_password.html", "Forgot your password?")
+            .values(json!({ "email": form.email }))
+            .failed(err)
+            .render(&state, &visitor),
+    }
+}
+
+/// The token of a reset link.
+#[derive(Debug, Deserialize)]
+pub struct ResetLink {
+    token: Option<String>,
+}
+
+/// `GET /reset-password?token=…`: the new-password form.
+pub async fn reset_page(State(state): State<AppState>, visitor: Visitor, Query(link): Query<ResetLink>) -> Response {
+    View::new("reset_password.html", "Choose a new password")
+        .with("token", link.token)
+        .render(&state, &visitor)
+}
+
+/// The reset form.
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    token: String,
+    new_password: String,
+}
+
+/// `POST /reset-password`: sets the password; a used or expired link ends
+/// on the page that sends a new one.
+pub async fn reset(State(state): State<AppState>, visitor: Visitor, PageForm(form): PageForm<ResetForm>) -> Response {
+    match password_reset::reset_with_token(&state, &form.token, &form.new_password).await {
+        Ok(()) => View::message(
+            "Your password is changed",
+            &["Every session of the account was signed out. Sign in with the new password."],
+            Some(("/sign-in", "Sign in")),
+        )
+        .render(&state, &visitor),
+        Err(AppError::BadRequest(_)) => View::new("forgot_password.html", "This link is no longer valid")
+            .error("The link has expired or was already used. Ask for a new one here.")
+            .status(StatusCode::BAD_REQUEST)
+            .render(&state, &visitor),
+        Err(err) => View::new("reset_password.html", "Choose a new password")
+            .with("token", Some(form.token))
+            .failed(err)
+            .render(&state, &visitor),
+    }
+}
