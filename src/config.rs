@@ -118,6 +118,11 @@ pub struct Config {
     #[arg(long, env = "LOCKOUT_DURATION", default_value = "15m", value_parser = parse_duration)]
     pub lockout_duration: Duration,
 
+    /// Failed-login counts kept for addresses without an account (each
+    /// locks like an account would); past it the oldest are forgotten.
+    #[arg(long, env = "UNKNOWN_LOGIN_ROWS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unknown_login_rows: u64,
+
     /// Requests per minute per client address on the authentication endpoints (0 disables).
     #[arg(long, env = "AUTH_RATE_LIMIT", default_value_t = 30)]
     pub auth_rate_limit: u32,

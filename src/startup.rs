@@ -181,11 +181,13 @@ fn shared_state(
     storage: Storage,
     mail_wake: Arc<Notify>,
 ) -> anyhow::Result<AppState> {
+    let secret = config.jwt_secret()?;
     let jwt = JwtKeys::new(
-        &config.jwt_secret()?,
+        &secret,
         config.base_url().to_owned(),
         config.access_token_ttl,
     );
+    let address_keys = crate::auth::unknown_logins::AddressKeys::new(&secret);
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
     Ok(AppState::new(Shared {
@@ -194,6 +196,7 @@ fn shared_state(
         auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit, config.rate_limit_ipv6_prefix),
         config: Arc::new(config),
         jwt,
+        address_keys,
         hashing,
         mail_wake,
         trusted_proxies,

@@ -44,6 +44,8 @@ pub struct Shared {
     pub jwt: JwtKeys,
     /// The password hashing pool.
     pub hashing: PasswordHashing,
+    /// Keys the failed-login counts of addresses without an account.
+    pub address_keys: crate::auth::unknown_logins::AddressKeys,
     /// Wakes the mail worker after a transaction queued mail.
     pub mail_wake: Arc<Notify>,
     /// Proxies whose `X-Forwarded-For` is believed.

@@ -42,4 +42,5 @@ mod shutdown;
 mod startup;
 mod telemetry;
 mod token_endpoint;
+mod unknown_logins;
 mod verification;

@@ -5,4 +5,5 @@ pub mod device_tokens;
 pub mod email_outbox;
 pub mod one_time_tokens;
 pub mod sessions;
+pub mod unknown_login_failures;
 pub mod users;
