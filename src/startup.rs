@@ -72,6 +72,10 @@ impl Application {
         let state = shared_state(config, db.clone(), hashing, storage, Arc::clone(&mail_wake))?;
         let config = Arc::clone(&state.config);
         ensure_configured_admin(&state).await?;
+        // Failed logins are padded to what a legacy hash costs: learn it now.
+        for legacy in users::repo::costliest_legacy_hashes(&state.db).await? {
+            state.hashing.calibrate(legacy).await?;
+        }
         let worker = Worker {
             db,
             transport,

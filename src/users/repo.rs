@@ -383,3 +383,23 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> 
 pub fn is_suspended(user: &users::Model) -> bool {
     user.is_locked && user.lock_reason != Some(LockReason::FailedLogins)
 }
+
+/// The stored legacy password hashes (bcrypt wrapped in Argon2id, and plain
+/// bcrypt) with the highest bcrypt cost, at most one of each kind.
+pub async fn costliest_legacy_hashes(db: &db::Db) -> Result<Vec<String>, DbErr> {
+    use crate::auth::hashing::WRAPPED_BCRYPT;
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut found = Vec::new();
+    for prefix in [WRAPPED_BCRYPT, "$2"] {
+        let hash: Option<String> = users::Entity::find()
+            .select_only()
+            .column(users::Column::PasswordHash)
+            .filter(users::Column::PasswordHash.starts_with(prefix))
+            .order_by_desc(users::Column::PasswordHash)
+            .into_tuple()
+            .one(db)
+            .await?;
+        found.extend(hash);
+    }
+    Ok(found)
+}
