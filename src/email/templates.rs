@@ -800,6 +800,11 @@ mod tests {
         )
         .expect("write override");
         std::fs::write(dir.path().join("footer.md"), "Custom footer.").expect("write override");
+        std::fs::write(
+            dir.path().join("account_suspended.md"),
+            "Subject: Suspended at {{ product_name }}\n\nAsk the help desk, {{ nickname }}.\n",
+        )
+        .expect("write override");
 
         let templates = Templates::load(Some(dir.path())).expect("loads");
         let email = templates
@@ -816,8 +821,17 @@ mod tests {
         assert!(email.text.ends_with("Custom footer.\n"), "{}", email.text);
         assert!(!email.text.contains(FOOTER_SNIPPET));
         assert!(email.html.contains("Custom footer."));
+        let suspended = templates
+            .render("account_suspended", &sample_vars("account_suspended"))
+            .expect("renders");
+        assert_eq!(suspended.subject, "Suspended at User Management");
+        assert!(suspended.text.contains("Ask the help desk, Alice."));
 
         // Templates without an override keep the built-in text.
+        let changed = templates
+            .render("email_changed", &sample_vars("email_changed"))
+            .expect("renders");
+        assert!(changed.text.contains("An administrator changed"));
         let other = templates
             .render("verify_email", &sample_vars("verify_email"))
             .expect("renders");
