@@ -66,8 +66,9 @@ pub struct Config {
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub mail_max_attempts: i32,
 
-    /// Reset, verification and lock mails one address receives per hour at
-    /// most (0: no limit); beyond it nothing is sent, created or retired.
+    /// Reset (or suspension notice), verification, lock and address
+    /// confirmation mails one address receives per hour at most (0: no
+    /// limit); beyond it nothing is sent, created or retired.
     #[arg(long, env = "MAIL_RECIPIENT_LIMIT", default_value_t = 3)]
     pub mail_recipient_limit: u32,
 
@@ -102,7 +103,8 @@ pub struct Config {
     #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "14d", value_parser = parse_duration)]
     pub refresh_token_ttl: Duration,
 
-    /// Lifetime of an email verification link.
+    /// Lifetime of an email verification link (and of the link confirming
+    /// a new address).
     #[arg(long, env = "EMAIL_VERIFICATION_TTL", default_value = "24h", value_parser = parse_duration)]
     pub email_verification_ttl: Duration,
 

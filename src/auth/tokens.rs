@@ -1,6 +1,7 @@
 //! Opaque tokens: random, prefixed, stored only as SHA-256 digests.
 //!
-//! - `umv_…` email verification, `umr_…` password reset: 256 random bits.
+//! - `umv_…` email verification, `umr_…` password reset, `ume_…` email
+//!   change confirmation: 256 random bits.
 //! - `umt_…` refresh tokens: session id, rotation generation and 256 random
 //!   bits; the id and generation let a reused (already rotated) token be
 //!   recognised and its whole session revoked.
@@ -15,6 +16,8 @@ use uuid::Uuid;
 pub const VERIFY_PREFIX: &str = "umv_";
 /// Prefix of password reset tokens.
 pub const RESET_PREFIX: &str = "umr_";
+/// Prefix of email change confirmation tokens.
+pub const EMAIL_CHANGE_PREFIX: &str = "ume_";
 /// Prefix of refresh tokens.
 pub const REFRESH_PREFIX: &str = "umt_";
 /// Prefix of device tokens (clients that logged in before).

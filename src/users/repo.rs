@@ -323,6 +323,19 @@ pub async fn set_email(
     Ok(())
 }
 
+/// Marks the email unverified (staff gave the account a new address:
+/// its owner has yet to prove it). The role stays.
+pub async fn mark_email_unverified(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    use users::Column as C;
+    users::Entity::update_many()
+        .col_expr(C::EmailVerified, Expr::value(false))
+        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Sets the role.
 pub async fn set_role(conn: &impl ConnectionTrait, id: Uuid, role: Role) -> Result<(), DbErr> {
     use users::Column as C;

@@ -22,6 +22,7 @@ mod db_indexes;
 mod deferred_mail;
 mod device_tokens;
 mod email;
+mod email_change;
 mod hashing;
 mod http;
 mod lockout;

@@ -2,6 +2,7 @@
 
 pub mod audit_events;
 pub mod device_tokens;
+pub mod email_changes;
 pub mod email_outbox;
 pub mod one_time_tokens;
 pub mod sessions;

@@ -19,7 +19,7 @@ use crate::http::extract::{Json, Path};
 use crate::http::openapi::responses;
 use crate::state::AppState;
 use crate::storage::Storage;
-use crate::users::one_time_tokens::{self, Purpose};
+use crate::users::one_time_tokens;
 use crate::users::repo;
 use crate::users::requests::{ProfessionalRequest, RoleRequest};
 use crate::users::views::{UserResponse, staff_view};
@@ -185,8 +185,9 @@ pub async fn unlock_user(
     Ok(axum::Json(staff_view(&state, &viewer, updated)))
 }
 
-/// Locks (ending the user's sessions) or unlocks (resetting the failed-login
-/// count) an account, audited. Locking the last active ADMIN is refused (409).
+/// Locks (ending the user's sessions, devices and outstanding links) or
+/// unlocks (resetting the failed-login count) an account, audited. Locking
+/// the last active ADMIN is refused (409).
 pub async fn set_lock(db: &Db, actor: Actor, id: UserId, lock: bool) -> Result<users::Model> {
     let tx = db::begin(db).await?;
     let user = repo::find_target(&tx, id).await?;
@@ -207,7 +208,7 @@ pub async fn set_lock(db: &Db, actor: Actor, id: UserId, lock: bool) -> Result<u
     if lock {
         sessions::revoke_all(&tx, user.id, None).await?;
         device_tokens::revoke_all(&tx, user.id).await?;
-        one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
+        one_time_tokens::retire_every_link(&tx, user.id).await?;
     }
     let updated = repo::find_target(&tx, id).await?;
     tx.commit().await?;
