@@ -143,6 +143,20 @@ pub struct Config {
     #[arg(long, env = "AVATAR_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub avatar_max_bytes: usize,
 
+    /// Memory, in MiB, that the picture decodes in progress may hold
+    /// together (at least 32). Each upload's share is computed from its
+    /// header; an image needing more than the whole budget is refused (422).
+    #[arg(long, env = "PICTURE_DECODE_BUDGET_MIB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(32..))]
+    pub picture_decode_budget_mib: u32,
+
+    /// How long an upload waits for its share of the decode budget (then 503).
+    #[arg(long, env = "PICTURE_DECODE_WAIT", default_value = "10s", value_parser = parse_duration)]
+    pub picture_decode_wait: Duration,
+
+    /// Picture uploads per user per hour (0 disables).
+    #[arg(long, env = "PICTURE_UPLOAD_LIMIT", default_value_t = 20)]
+    pub picture_upload_limit: u32,
+
     /// Email of an administrator created at start if absent.
     #[arg(long, env = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,

@@ -17,6 +17,7 @@ use crate::email::worker::Worker;
 use crate::http::client::TrustedProxies;
 use crate::http::ratelimit::AuthRateLimit;
 use crate::http::serve::Limits;
+use crate::pictures::limits::{DecodeBudget, UPLOAD_WINDOW, UploadLimit};
 use crate::shutdown::{self, Shutdown};
 use crate::state::{AppState, Shared};
 use crate::storage::Storage;
@@ -150,6 +151,7 @@ impl Application {
     /// message in hand of the mail worker finish.
     pub async fn serve(self, shutdown: Shutdown) -> std::io::Result<()> {
         self.state.auth_rate_limit.spawn_janitor();
+        self.state.upload_limit.spawn_janitor();
         let grace = self.state.config.shutdown_timeout;
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
         let server_shutdown = shutdown.clone();
@@ -194,6 +196,9 @@ fn shared_state(
     let address_keys = crate::auth::unknown_logins::AddressKeys::new(&secret);
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
+    let decode_budget =
+        DecodeBudget::new(config.picture_decode_budget_mib, config.picture_decode_wait);
+    let upload_limit = UploadLimit::new(config.picture_upload_limit, UPLOAD_WINDOW);
     Ok(AppState::new(Shared {
         lookup: db::lookup::Lookup::beside(&db),
         db,
@@ -206,9 +211,8 @@ fn shared_state(
         trusted_proxies,
         storage,
         image_workers: crate::workers::Workers::per_core("images")?,
-        upload_slots: Arc::new(tokio::sync::Semaphore::new(
-            2 * crate::workers::Workers::cores(),
-        )),
+        decode_budget,
+        upload_limit,
     }))
 }
 

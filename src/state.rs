@@ -56,10 +56,12 @@ pub struct Shared {
     pub storage: Storage,
     /// Worker threads for image decoding (one per core).
     pub image_workers: crate::workers::Workers,
-    /// Uploads read and processed at once (twice the image workers): the
-    /// rest wait their turn before their body is read, so memory under a
-    /// flood of uploads is bounded by this, not by the number of clients.
-    pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// The memory picture decodes may hold together: an upload takes its
+    /// share once its body is read and checked, so memory under a flood of
+    /// uploads is bounded by this, not by the number of clients or cores.
+    pub decode_budget: crate::pictures::limits::DecodeBudget,
+    /// Picture uploads per user per hour.
+    pub upload_limit: crate::pictures::limits::UploadLimit,
 }
 
 impl Shared {

@@ -33,6 +33,7 @@ mod ops;
 mod paging;
 mod password_reset;
 mod pictures;
+mod pictures_limits;
 mod public_profile;
 mod ratelimit;
 mod registration;

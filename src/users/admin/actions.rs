@@ -276,9 +276,10 @@ pub async fn change_professional(
     Ok(updated)
 }
 
-/// Deletes a user with their sessions and stored picture, audited. The
+/// Deletes a user with their sessions and stored pictures, audited. The
 /// last active ADMIN cannot be deleted (409). Objects go first: with storage
-/// down this is a 503 and nothing is deleted.
+/// down this is a 503 and nothing is deleted; once the row is gone, what an
+/// upload in flight stored meanwhile is swept too.
 pub async fn delete_user(db: &Db, storage: &Storage, actor: Actor, id: UserId) -> Result<()> {
     let tx = db::begin(db).await?;
     let user = repo::find_target(&tx, id).await?;
@@ -289,5 +290,6 @@ pub async fn delete_user(db: &Db, storage: &Storage, actor: Actor, id: UserId) -
     let details = json!({ "nickname": user.nickname, "role": user.role, "via": actor.via() });
     audit::record(&tx, actor.id(), Some(user.id), Action::UserDeleted, details).await?;
     tx.commit().await?;
+    crate::pictures::store::delete_leftovers(storage, user.id).await;
     Ok(())
 }
