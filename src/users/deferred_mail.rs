@@ -64,10 +64,10 @@ impl Compose for Composer {
         } else if !user.email_verified {
             verification_message(&tx, config, &user).await?
         } else {
-            tx.commit().await?;
+            db::commit(tx).await?;
             return Ok(None);
         };
-        tx.commit().await?;
+        db::commit(tx).await?;
         Ok(Some(composed))
     }
 }

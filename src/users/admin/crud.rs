@@ -167,7 +167,7 @@ pub async fn update_user(
     let updated = repo::update_profile(&tx, fresh, changes)
         .await
         .map_err(repo::conflict_or)?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(axum::Json(staff_view(&state, &viewer, updated)))
 }
 
