@@ -188,10 +188,12 @@ fn shared_state(
     );
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
+    let auth_rate_limit =
+        AuthRateLimit::for_database(&db, config.auth_rate_limit, config.rate_limit_ipv6_prefix);
     Ok(AppState::new(Shared {
         lookup: db::lookup::Lookup::beside(&db),
         db,
-        auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit, config.rate_limit_ipv6_prefix),
+        auth_rate_limit,
         config: Arc::new(config),
         jwt,
         hashing,
