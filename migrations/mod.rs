@@ -14,6 +14,7 @@ mod m20261129_000007_search_index_without_pending_list;
 mod m20261203_000008_lockout_hardening;
 mod m20261203_000009_unknown_login_failures;
 mod m20261203_000010_pending_email_change;
+mod m20261203_000011_rate_limit_windows;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_lockout_hardening::Migration),
             Box::new(m20261203_000009_unknown_login_failures::Migration),
             Box::new(m20261203_000010_pending_email_change::Migration),
+            Box::new(m20261203_000011_rate_limit_windows::Migration),
         ]
     }
 }

@@ -199,10 +199,12 @@ fn shared_state(
     let decode_budget =
         DecodeBudget::new(config.picture_decode_budget_mib, config.picture_decode_wait);
     let upload_limit = UploadLimit::new(config.picture_upload_limit, UPLOAD_WINDOW);
+    let auth_rate_limit =
+        AuthRateLimit::for_database(&db, config.auth_rate_limit, config.rate_limit_ipv6_prefix);
     Ok(AppState::new(Shared {
         lookup: db::lookup::Lookup::beside(&db),
         db,
-        auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit, config.rate_limit_ipv6_prefix),
+        auth_rate_limit,
         config: Arc::new(config),
         jwt,
         address_keys,

@@ -221,7 +221,7 @@ async fn open_session(
     };
     let (session, refresh_token) =
         sessions::create(&tx, user.id, origin, state.config.refresh_token_ttl).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok((session.id, refresh_token, device_token))
 }
 
@@ -258,15 +258,15 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         refresh_token,
     } = rotation
     else {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Err(OAuthError::bad_refresh_token());
     };
     let user = repo::find_by_id(&tx, user_id).await?;
     let Some(user) = user.filter(|u| !repo::is_suspended(u)) else {
-        tx.rollback().await?;
+        db::rollback(tx).await?;
         return Err(OAuthError::bad_refresh_token());
     };
-    tx.commit().await?;
+    db::commit(tx).await?;
     issue(state, &user, session_id, refresh_token)
 }
 

@@ -47,7 +47,7 @@ pub async fn record_failure(
         .exec(&tx)
         .await?;
     if counted.rows_affected == 0 {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Ok(FailureOutcome::Locked);
     }
     let limit = i32::try_from(config.max_login_attempts).unwrap_or(i32::MAX);
@@ -65,12 +65,12 @@ pub async fn record_failure(
         .exec(&tx)
         .await?;
     if locked.rows_affected == 0 {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Ok(FailureOutcome::Counted);
     }
     // Guessing stops here; the owner's sessions and devices keep working.
     announce_lock(&tx, state, user, until).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     state.mail_queued();
     tracing::warn!(user_id = %user.id, "account locked after failed logins");
     Ok(FailureOutcome::Locked)

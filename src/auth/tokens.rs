@@ -3,8 +3,10 @@
 //! - `umv_…` email verification, `umr_…` password reset, `ume_…` email
 //!   change confirmation: 256 random bits.
 //! - `umt_…` refresh tokens: session id, rotation generation and 256 random
-//!   bits; the id and generation let a reused (already rotated) token be
-//!   recognised and its whole session revoked.
+//!   bits; the id and generation find the session, and the digest of the
+//!   previous token kept on it recognises a reused (already rotated) one,
+//!   which revokes the whole session. A token with a known session id but
+//!   a secret the server never issued is merely invalid.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -122,7 +122,7 @@ pub async fn record_failure(
     .exec_without_returning(&tx)
     .await?;
     if counted == 0 {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Ok(FailureOutcome::Locked);
     }
     let limit = i32::try_from(config.max_login_attempts).unwrap_or(i32::MAX);
@@ -139,7 +139,7 @@ pub async fn record_failure(
     if first {
         trim(&tx, config.unknown_login_rows).await?;
     }
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(if locked.rows_affected == 0 {
         FailureOutcome::Counted
     } else {

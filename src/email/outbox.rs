@@ -119,7 +119,7 @@ pub async fn claim_next(db: &Db) -> Result<Option<email_outbox::Model>, DbErr> {
         query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     let Some(row) = query.one(&tx).await? else {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Ok(None);
     };
     let claimed_until = time::after(now, CLAIM_LEASE);
@@ -129,7 +129,7 @@ pub async fn claim_next(db: &Db) -> Result<Option<email_outbox::Model>, DbErr> {
         .filter(C::Id.eq(row.id))
         .exec(&tx)
         .await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(Some(email_outbox::Model {
         claimed_until: Some(claimed_until),
         attempts: row.attempts + 1,

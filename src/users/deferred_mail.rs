@@ -52,7 +52,7 @@ impl Compose for Composer {
         if row.template == MailKind::EmailChangeRequest.template() {
             let tx = db::begin(&self.db).await?;
             let composed = confirmation_message(&tx, &self.config, row).await?;
-            tx.commit().await?;
+            db::commit(tx).await?;
             return Ok(composed);
         }
         if row.template != reset && row.template != verify {
@@ -81,10 +81,10 @@ impl Compose for Composer {
         } else if !user.email_verified {
             verification_message(&tx, config, &user).await?
         } else {
-            tx.commit().await?;
+            db::commit(tx).await?;
             return Ok(None);
         };
-        tx.commit().await?;
+        db::commit(tx).await?;
         Ok(Some(composed))
     }
 }

@@ -172,7 +172,7 @@ pub async fn request_change(
         payload,
     )
     .await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     state.mail_queued();
     Ok(())
 }
@@ -192,7 +192,7 @@ pub async fn confirm_change(db: &Db, token: &str) -> Result<users::Model> {
         .one(&tx)
         .await?;
     let Some(change) = change else {
-        tx.rollback().await?;
+        db::rollback(tx).await?;
         return Err(invalid());
     };
     let used = email_changes::Entity::update_many()
@@ -204,13 +204,13 @@ pub async fn confirm_change(db: &Db, token: &str) -> Result<users::Model> {
     let user = repo::find_by_id(&tx, change.user_id).await?;
     let email = Email::parse(&change.new_email).ok();
     let (Some(user), Some(email), 1) = (user, email, used.rows_affected) else {
-        tx.rollback().await?;
+        db::rollback(tx).await?;
         return Err(invalid());
     };
     apply(&tx, &user, &email, ChangedBy::Owner).await?;
     repo::mark_email_verified(&tx, user.id).await?;
     let updated = repo::find_by_id(&tx, user.id).await?.ok_or_else(invalid)?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(updated)
 }
 

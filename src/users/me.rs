@@ -126,6 +126,6 @@ pub async fn change_password(
     sessions::revoke_all(&tx, user.id, Some(auth.session_id)).await?;
     device_tokens::revoke_all(&tx, user.id).await?;
     one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -132,7 +132,7 @@ pub async fn change_role(db: &Db, actor: Actor, id: UserId, role: Role) -> Resul
         .await?;
     }
     let updated = repo::find_target(&tx, id).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(updated)
 }
 
@@ -211,7 +211,7 @@ pub async fn set_lock(db: &Db, actor: Actor, id: UserId, lock: bool) -> Result<u
         one_time_tokens::retire_every_link(&tx, user.id).await?;
     }
     let updated = repo::find_target(&tx, id).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(updated)
 }
 
@@ -272,7 +272,7 @@ pub async fn change_professional(
         .await?;
     }
     let updated = repo::find_target(&tx, id).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(updated)
 }
 
@@ -289,7 +289,7 @@ pub async fn delete_user(db: &Db, storage: &Storage, actor: Actor, id: UserId) -
     repo::delete(&tx, user.id).await?;
     let details = json!({ "nickname": user.nickname, "role": user.role, "via": actor.via() });
     audit::record(&tx, actor.id(), Some(user.id), Action::UserDeleted, details).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     crate::pictures::store::delete_leftovers(storage, user.id).await;
     Ok(())
 }

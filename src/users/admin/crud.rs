@@ -185,7 +185,7 @@ pub async fn staff_update(
     let updated = repo::update_profile(&tx, fresh, changes)
         .await
         .map_err(repo::conflict_or)?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok((updated, mailed))
 }
 

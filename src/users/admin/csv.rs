@@ -454,7 +454,7 @@ async fn insert(db: &Db, valid: &Valid, nickname: Nickname) -> Result<(), AppErr
     let user = match inserted {
         Ok(user) => user,
         Err(err) => {
-            tx.rollback().await?;
+            db::rollback(tx).await?;
             return Err(repo::conflict_or(err));
         }
     };
@@ -469,7 +469,7 @@ async fn insert(db: &Db, valid: &Valid, nickname: Nickname) -> Result<(), AppErr
         json!({ "role": valid.role, "via": "import" }),
     )
     .await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(())
 }
 
