@@ -217,7 +217,7 @@ start_service() {
         cd "$dir"   # no stray .env; DATA_DIR and the log stay under bench/out
         exec env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET" HOST=127.0.0.1 PORT="$PORT" \
             PUBLIC_BASE_URL="http://127.0.0.1:$PORT" DATA_DIR="$dir/data" \
-            STORAGE_URL="file://$dir/data/objects" AUTH_RATE_LIMIT=0 \
+            STORAGE_URL="file://$dir/data/objects" AUTH_RATE_LIMIT=0 PICTURE_UPLOAD_LIMIT=0 \
             LOG_FORMAT=json RUST_LOG=warn ACCESS_TOKEN_TTL=2h SHUTDOWN_TIMEOUT=5s \
             ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_PASSWORD="$ADMIN_PASSWORD" \
             "$BIN" serve > "$dir/service.log" 2>&1

@@ -12,6 +12,9 @@ mod m20261125_000005_create_email_outbox;
 mod m20261125_000006_add_user_search_indexes;
 mod m20261129_000007_search_index_without_pending_list;
 mod m20261203_000008_lockout_hardening;
+mod m20261203_000009_unknown_login_failures;
+mod m20261203_000010_pending_email_change;
+mod m20261203_000011_rate_limit_windows;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -28,6 +31,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_add_user_search_indexes::Migration),
             Box::new(m20261129_000007_search_index_without_pending_list::Migration),
             Box::new(m20261203_000008_lockout_hardening::Migration),
+            Box::new(m20261203_000009_unknown_login_failures::Migration),
+            Box::new(m20261203_000010_pending_email_change::Migration),
+            Box::new(m20261203_000011_rate_limit_windows::Migration),
         ]
     }
 }

@@ -88,8 +88,9 @@ pub struct Config {
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub mail_max_attempts: i32,
 
-    /// Reset, verification and lock mails one address receives per hour at
-    /// most (0: no limit); beyond it nothing is sent, created or retired.
+    /// Reset (or suspension notice), verification, lock and address
+    /// confirmation mails one address receives per hour at most (0: no
+    /// limit); beyond it nothing is sent, created or retired.
     #[arg(long, env = "MAIL_RECIPIENT_LIMIT", default_value_t = 3)]
     pub mail_recipient_limit: u32,
 
@@ -124,7 +125,8 @@ pub struct Config {
     #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "14d", value_parser = parse_duration)]
     pub refresh_token_ttl: Duration,
 
-    /// Lifetime of an email verification link.
+    /// Lifetime of an email verification link (and of the link confirming
+    /// a new address).
     #[arg(long, env = "EMAIL_VERIFICATION_TTL", default_value = "24h", value_parser = parse_duration)]
     pub email_verification_ttl: Duration,
 
@@ -139,6 +141,11 @@ pub struct Config {
     /// How long a lock lasts; `0` keeps it until staff unlock it or the password is reset.
     #[arg(long, env = "LOCKOUT_DURATION", default_value = "15m", value_parser = parse_duration)]
     pub lockout_duration: Duration,
+
+    /// Failed-login counts kept for addresses without an account (each
+    /// locks like an account would); past it the oldest are forgotten.
+    #[arg(long, env = "UNKNOWN_LOGIN_ROWS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unknown_login_rows: u64,
 
     /// Requests per minute per client address on the authentication endpoints (0 disables).
     #[arg(long, env = "AUTH_RATE_LIMIT", default_value_t = 30)]
@@ -157,6 +164,20 @@ pub struct Config {
     /// Largest accepted profile picture upload, in bytes.
     #[arg(long, env = "AVATAR_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub avatar_max_bytes: usize,
+
+    /// Memory, in MiB, that the picture decodes in progress may hold
+    /// together (at least 32). Each upload's share is computed from its
+    /// header; an image needing more than the whole budget is refused (422).
+    #[arg(long, env = "PICTURE_DECODE_BUDGET_MIB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(32..))]
+    pub picture_decode_budget_mib: u32,
+
+    /// How long an upload waits for its share of the decode budget (then 503).
+    #[arg(long, env = "PICTURE_DECODE_WAIT", default_value = "10s", value_parser = parse_duration)]
+    pub picture_decode_wait: Duration,
+
+    /// Picture uploads per user per hour (0 disables).
+    #[arg(long, env = "PICTURE_UPLOAD_LIMIT", default_value_t = 20)]
+    pub picture_upload_limit: u32,
 
     /// Email of an administrator created at start if absent.
     #[arg(long, env = "ADMIN_EMAIL")]

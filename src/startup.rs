@@ -17,6 +17,7 @@ use crate::email::worker::Worker;
 use crate::http::client::TrustedProxies;
 use crate::http::ratelimit::AuthRateLimit;
 use crate::http::serve::Limits;
+use crate::pictures::limits::{DecodeBudget, UPLOAD_WINDOW, UploadLimit};
 use crate::shutdown::{self, Shutdown};
 use crate::state::{AppState, Shared};
 use crate::storage::Storage;
@@ -72,6 +73,10 @@ impl Application {
         let state = shared_state(config, db.clone(), hashing, storage, Arc::clone(&mail_wake))?;
         let config = Arc::clone(&state.config);
         ensure_configured_admin(&state).await?;
+        // Failed logins are padded to what a legacy hash costs: learn it now.
+        for legacy in users::repo::costliest_legacy_hashes(&state.db).await? {
+            state.hashing.calibrate(legacy).await?;
+        }
         let worker = Worker {
             db,
             transport,
@@ -146,6 +151,7 @@ impl Application {
     /// message in hand of the mail worker finish.
     pub async fn serve(self, shutdown: Shutdown) -> std::io::Result<()> {
         self.state.auth_rate_limit.spawn_janitor();
+        self.state.upload_limit.spawn_janitor();
         let grace = self.state.config.shutdown_timeout;
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
         let server_shutdown = shutdown.clone();
@@ -188,22 +194,28 @@ fn shared_state(
         config.base_url().to_owned(),
         config.access_token_ttl,
     );
+    let address_keys = crate::auth::unknown_logins::AddressKeys::new(&secret);
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
+    let decode_budget =
+        DecodeBudget::new(config.picture_decode_budget_mib, config.picture_decode_wait);
+    let upload_limit = UploadLimit::new(config.picture_upload_limit, UPLOAD_WINDOW);
+    let auth_rate_limit =
+        AuthRateLimit::for_database(&db, config.auth_rate_limit, config.rate_limit_ipv6_prefix);
     Ok(AppState::new(Shared {
         lookup: db::lookup::Lookup::beside(&db),
         db,
-        auth_rate_limit: AuthRateLimit::new(config.auth_rate_limit, config.rate_limit_ipv6_prefix),
+        auth_rate_limit,
         config: Arc::new(config),
         jwt,
+        address_keys,
         hashing,
         mail_wake,
         trusted_proxies,
         storage,
         image_workers: crate::workers::Workers::per_core("images")?,
-        upload_slots: Arc::new(tokio::sync::Semaphore::new(
-            2 * crate::workers::Workers::cores(),
-        )),
+        decode_budget,
+        upload_limit,
         site,
     }))
 }

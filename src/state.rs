@@ -44,6 +44,8 @@ pub struct Shared {
     pub jwt: JwtKeys,
     /// The password hashing pool.
     pub hashing: PasswordHashing,
+    /// Keys the failed-login counts of addresses without an account.
+    pub address_keys: crate::auth::unknown_logins::AddressKeys,
     /// Wakes the mail worker after a transaction queued mail.
     pub mail_wake: Arc<Notify>,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -54,10 +56,12 @@ pub struct Shared {
     pub storage: Storage,
     /// Worker threads for image decoding (one per core).
     pub image_workers: crate::workers::Workers,
-    /// Uploads read and processed at once (twice the image workers): the
-    /// rest wait their turn before their body is read, so memory under a
-    /// flood of uploads is bounded by this, not by the number of clients.
-    pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// The memory picture decodes may hold together: an upload takes its
+    /// share once its body is read and checked, so memory under a flood of
+    /// uploads is bounded by this, not by the number of clients or cores.
+    pub decode_budget: crate::pictures::limits::DecodeBudget,
+    /// Picture uploads per user per hour.
+    pub upload_limit: crate::pictures::limits::UploadLimit,
     /// The pages' templates, theme and form key.
     pub site: crate::pages::site::Site,
 }

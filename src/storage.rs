@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::body::Bytes;
+use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -205,6 +206,21 @@ impl Storage {
         }
     }
 
+    /// The keys of every object under `prefix` (whole path segments:
+    /// `avatars/a` holds `avatars/a/x.png`, not `avatars/ab/x.png`).
+    pub async fn keys_under(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut listing = self.store.list(Some(&Path::from(prefix)));
+        let mut keys = Vec::new();
+        while let Some(meta) = listing.next().await {
+            match meta {
+                Ok(meta) => keys.push(meta.location.to_string()),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(keys)
+    }
+
     /// Whether an object exists at `key`.
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         match self.store.head(&Path::from(key)).await {
@@ -244,5 +260,26 @@ mod tests {
             storage.get("avatars/a/x.png").await,
             Err(StorageError::NotFound)
         ));
+    }
+
+    #[tokio::test]
+    async fn keys_under_a_prefix_are_its_whole_segments() {
+        let storage = Storage::in_memory();
+        for key in ["avatars/a/1.png", "avatars/a/2.jpg", "avatars/ab/3.png"] {
+            storage
+                .put(key, Bytes::from_static(b"x"))
+                .await
+                .expect("put");
+        }
+        let mut keys = storage.keys_under("avatars/a").await.expect("list");
+        keys.sort();
+        assert_eq!(keys, ["avatars/a/1.png", "avatars/a/2.jpg"]);
+        assert!(
+            storage
+                .keys_under("avatars/z")
+                .await
+                .expect("list")
+                .is_empty()
+        );
     }
 }

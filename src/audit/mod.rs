@@ -27,6 +27,8 @@ pub enum Action {
     UserDeleted,
     /// A password was reset by email.
     PasswordReset,
+    /// An account's address changed (details: from, to, by staff or owner).
+    EmailChanged,
 }
 
 impl Action {
@@ -41,6 +43,7 @@ impl Action {
             Action::UserCreated => "user_created",
             Action::UserDeleted => "user_deleted",
             Action::PasswordReset => "password_reset",
+            Action::EmailChanged => "email_changed",
         }
     }
 }

@@ -11,6 +11,7 @@ use super::hashing::Verdict;
 use super::lockout::{self, FailureOutcome};
 use super::oauth_error::OAuthError;
 use super::sessions::{self, Origin, Rotation};
+use super::unknown_logins;
 use crate::db::{self, entities::users};
 use crate::domain::email::Email;
 use crate::state::AppState;
@@ -93,13 +94,15 @@ pub async fn password_grant(
     state: &AppState,
     login: PasswordLogin,
 ) -> Result<TokenResponse, OAuthError> {
-    let user = match Email::parse(&login.username) {
-        Ok(email) => repo::find_by_email(&state.db, &email).await?,
-        Err(_) => None,
+    let email = Email::parse(&login.username).ok();
+    let user = match &email {
+        Some(email) => repo::find_by_email(&state.db, email).await?,
+        None => None,
     };
     let Some(user) = user else {
-        state.hashing.verify_dummy(login.password).await?;
-        return Err(LoginOutcome::BadCredentials.record());
+        return Err(unknown_address(state, email.as_ref(), login.password)
+            .await?
+            .record());
     };
     let user = lockout::lift_if_expired(&state.db, user).await?;
     let device = match &login.device_token {
@@ -110,10 +113,7 @@ pub async fn password_grant(
     let guarded = user.is_locked && device.is_none();
     let let_through = guarded && !suspended && lockout::is_sole_admin(&state.db, &user).await?;
     if suspended || (guarded && !let_through) {
-        lockout::hold_back(state, &user).await?;
-        // Spend the same time, and answer the same, whatever the password.
-        state.hashing.verify_dummy(login.password).await?;
-        return Err(LoginOutcome::Locked.record());
+        return Err(locked_out(state, &user, login.password, suspended).await?);
     }
     let verdict = state
         .hashing
@@ -147,6 +147,59 @@ pub async fn password_grant(
     Ok(tokens)
 }
 
+/// An attempt the lock stops: held back, then answered 423. Only the
+/// account's correct password learns which lock it is; every other caller
+/// (an unknown address included) gets one text, after the same work.
+async fn locked_out(
+    state: &AppState,
+    user: &users::Model,
+    password: SecretString,
+    suspended: bool,
+) -> Result<OAuthError, OAuthError> {
+    lockout::hold_back(state, user).await?;
+    let verdict = state
+        .hashing
+        .verify(password, user.password_hash.clone())
+        .await?;
+    let locked = LoginOutcome::Locked.record();
+    Ok(if !verdict.is_match() {
+        locked
+    } else if suspended {
+        OAuthError::suspended()
+    } else {
+        OAuthError::locked_by_failed_logins()
+    })
+}
+
+/// An address without an account: counted, locked, held back and answered
+/// exactly as an account with that many wrong passwords would be, after
+/// the same work. A username that is no email address is never an account
+/// and is only answered as a wrong password.
+async fn unknown_address(
+    state: &AppState,
+    email: Option<&Email>,
+    password: SecretString,
+) -> Result<LoginOutcome, OAuthError> {
+    let Some(email) = email else {
+        state.hashing.verify_dummy(password).await?;
+        return Ok(LoginOutcome::BadCredentials);
+    };
+    let key = state.address_keys.key(email);
+    let row = unknown_logins::lift_if_expired(&state.db, &key).await?;
+    if let Some(row) = row.as_ref().filter(|row| row.is_locked) {
+        unknown_logins::hold_back(state, row).await?;
+        state.hashing.verify_dummy(password).await?;
+        return Ok(LoginOutcome::Locked);
+    }
+    state.hashing.verify_dummy(password).await?;
+    Ok(
+        match unknown_logins::record_failure(state, &key, row.is_none()).await? {
+            FailureOutcome::Counted => LoginOutcome::BadCredentials,
+            FailureOutcome::Locked => LoginOutcome::Locked,
+        },
+    )
+}
+
 /// Records the success, starts a session and keeps (or issues) the
 /// client's device token, in one transaction.
 async fn open_session(
@@ -168,7 +221,7 @@ async fn open_session(
     };
     let (session, refresh_token) =
         sessions::create(&tx, user.id, origin, state.config.refresh_token_ttl).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok((session.id, refresh_token, device_token))
 }
 
@@ -205,15 +258,15 @@ pub async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRes
         refresh_token,
     } = rotation
     else {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Err(OAuthError::bad_refresh_token());
     };
     let user = repo::find_by_id(&tx, user_id).await?;
     let Some(user) = user.filter(|u| !repo::is_suspended(u)) else {
-        tx.rollback().await?;
+        db::rollback(tx).await?;
         return Err(OAuthError::bad_refresh_token());
     };
-    tx.commit().await?;
+    db::commit(tx).await?;
     issue(state, &user, session_id, refresh_token)
 }
 

@@ -47,7 +47,7 @@ pub async fn record_failure(
         .exec(&tx)
         .await?;
     if counted.rows_affected == 0 {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Ok(FailureOutcome::Locked);
     }
     let limit = i32::try_from(config.max_login_attempts).unwrap_or(i32::MAX);
@@ -65,12 +65,12 @@ pub async fn record_failure(
         .exec(&tx)
         .await?;
     if locked.rows_affected == 0 {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Ok(FailureOutcome::Counted);
     }
     // Guessing stops here; the owner's sessions and devices keep working.
     announce_lock(&tx, state, user, until).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     state.mail_queued();
     tracing::warn!(user_id = %user.id, "account locked after failed logins");
     Ok(FailureOutcome::Locked)
@@ -177,11 +177,16 @@ pub async fn hold_back(state: &AppState, user: &users::Model) -> Result<(), DbEr
         .filter(C::Id.eq(user.id))
         .exec(&state.db)
         .await?;
-    let limit = i64::from(state.config.max_login_attempts);
-    let beyond = (i64::from(user.failed_login_attempts) - limit).clamp(0, 4);
-    let delay = Duration::from_millis(250 << beyond).min(MAX_HOLD_BACK);
+    let delay = hold_back_delay(user.failed_login_attempts, state.config.max_login_attempts);
     tokio::time::sleep(delay).await;
     Ok(())
+}
+
+/// The wait of an attempt on a locked account whose count was `failed`
+/// before it (unknown addresses wait alike).
+pub fn hold_back_delay(failed: i32, max_login_attempts: u32) -> Duration {
+    let beyond = (i64::from(failed) - i64::from(max_login_attempts)).clamp(0, 4);
+    Duration::from_millis(250 << beyond).min(MAX_HOLD_BACK)
 }
 
 /// A successful login: resets the count, stamps `last_login_at`, and stores

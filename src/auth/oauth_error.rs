@@ -68,12 +68,29 @@ impl OAuthError {
         )
     }
 
-    /// 423 invalid_grant: the account is locked.
+    /// 423 invalid_grant: the account is locked. The one text for every
+    /// caller that did not give the account's password: it names no kind
+    /// of lock, so it says nothing an unknown address would not.
     pub fn locked() -> Self {
+        Self::new(StatusCode::LOCKED, "invalid_grant", "Account locked")
+    }
+
+    /// 423 invalid_grant, to the correct password only: locked after too
+    /// many failed logins.
+    pub fn locked_by_failed_logins() -> Self {
         Self::new(
             StatusCode::LOCKED,
             "invalid_grant",
             "Account locked after too many failed logins; try later or reset the password",
+        )
+    }
+
+    /// 423 invalid_grant, to the correct password only: suspended by staff.
+    pub fn suspended() -> Self {
+        Self::new(
+            StatusCode::LOCKED,
+            "invalid_grant",
+            "Account suspended by staff; contact an administrator",
         )
     }
 

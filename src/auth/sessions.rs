@@ -48,6 +48,7 @@ pub async fn create(
         revoked_at: Set(None),
         user_agent: Set(origin.user_agent),
         client_addr: Set(origin.client_addr),
+        previous_refresh_token_hash: Set(None),
     };
     let model = sessions::Entity::insert(row)
         .exec_with_returning(conn)
@@ -67,14 +68,20 @@ pub enum Rotation {
         /// The next refresh token.
         refresh_token: String,
     },
-    /// Unknown, expired, revoked or forged.
+    /// Unknown, expired, revoked, forged, or older than the previous one.
     Invalid,
-    /// A token that was already rotated: the session has been revoked.
+    /// The previous token, already rotated: the session has been revoked.
     Reused,
 }
 
 /// Rotates the refresh token `token` atomically: of two concurrent uses of
 /// one token, exactly one succeeds and the other counts as reuse.
+///
+/// Only a token the server issued counts as reuse: the previous
+/// generation's token, recognised by its digest. Any other token that is
+/// not the current one (a forged secret, an older or later generation) is
+/// just invalid and leaves the session alone, so knowing a session id is
+/// not enough to end someone's session.
 pub async fn rotate(
     conn: &impl ConnectionTrait,
     token: &str,
@@ -101,6 +108,7 @@ pub async fn rotate(
         let next = tokens::new_refresh_token(session.id, claims.generation.saturating_add(1));
         let updated = sessions::Entity::update_many()
             .col_expr(C::RefreshTokenHash, Expr::value(tokens::digest(&next)))
+            .col_expr(C::PreviousRefreshTokenHash, Expr::value(presented.clone()))
             .col_expr(
                 C::Generation,
                 Expr::value(claims.generation.saturating_add(1)),
@@ -120,14 +128,21 @@ pub async fn rotate(
                 refresh_token: next,
             });
         }
-    } else if claims.generation >= session.generation {
-        // Right session id, wrong secret: forged, not reuse.
+        // A lost race with a concurrent rotation of this same, genuine token.
+    } else if !is_previous(&session, claims.generation, &presented) {
         return Ok(Rotation::Invalid);
     }
-    // An older generation, or a lost race with a concurrent rotation.
     revoke(conn, session.id).await?;
     tracing::warn!(session_id = %session.id, "refresh token reuse: session revoked");
     Ok(Rotation::Reused)
+}
+
+/// Whether the presented token (its generation and digest) is the one this
+/// session rotated away from last: compared in constant time.
+fn is_previous(session: &sessions::Model, generation: i32, presented: &str) -> bool {
+    let previous = session.previous_refresh_token_hash.as_deref();
+    generation.checked_add(1) == Some(session.generation)
+        && previous.is_some_and(|previous| tokens::digests_equal(presented, previous))
 }
 
 /// Revokes one session.

@@ -18,7 +18,7 @@ use super::oauth_error::{OAuthError, OAuthErrorBody};
 use super::sessions::Origin;
 use crate::http::client::ClientAddr;
 use crate::http::extract::{UserAgent, body_rejection, has_content_type};
-use crate::http::ratelimit::{self, AuthRateLimit};
+use crate::http::ratelimit::{self, AuthRateLimit, Refusal};
 use crate::state::AppState;
 
 /// The form of the token endpoint (documented for OpenAPI; parsed by hand so
@@ -218,7 +218,8 @@ fn set_device_cookie(
 }
 
 /// Middleware of the token endpoint: the shared per-address budget, a
-/// rejection as the RFC 6749 error with `Retry-After`.
+/// rejection as the RFC 6749 error (429 with `Retry-After`, or 503 when the
+/// budget cannot be read).
 pub async fn limit(
     State(limit): State<AuthRateLimit>,
     ClientAddr(client): ClientAddr,
@@ -227,7 +228,12 @@ pub async fn limit(
 ) -> Response {
     ratelimit::admit(&limit, client, request, next)
         .await
-        .unwrap_or_else(|wait| OAuthError::rate_limited(wait).into_response())
+        .unwrap_or_else(|refusal| match refusal {
+            Refusal::Wait(wait) => OAuthError::rate_limited(wait).into_response(),
+            Refusal::Unavailable => {
+                OAuthError::from_app(ratelimit::refused(refusal)).into_response()
+            }
+        })
 }
 
 #[cfg(test)]

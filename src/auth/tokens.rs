@@ -1,9 +1,12 @@
 //! Opaque tokens: random, prefixed, stored only as SHA-256 digests.
 //!
-//! - `umv_…` email verification, `umr_…` password reset: 256 random bits.
+//! - `umv_…` email verification, `umr_…` password reset, `ume_…` email
+//!   change confirmation: 256 random bits.
 //! - `umt_…` refresh tokens: session id, rotation generation and 256 random
-//!   bits; the id and generation let a reused (already rotated) token be
-//!   recognised and its whole session revoked.
+//!   bits; the id and generation find the session, and the digest of the
+//!   previous token kept on it recognises a reused (already rotated) one,
+//!   which revokes the whole session. A token with a known session id but
+//!   a secret the server never issued is merely invalid.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +18,8 @@ use uuid::Uuid;
 pub const VERIFY_PREFIX: &str = "umv_";
 /// Prefix of password reset tokens.
 pub const RESET_PREFIX: &str = "umr_";
+/// Prefix of email change confirmation tokens.
+pub const EMAIL_CHANGE_PREFIX: &str = "ume_";
 /// Prefix of refresh tokens.
 pub const REFRESH_PREFIX: &str = "umt_";
 /// Prefix of device tokens (clients that logged in before).

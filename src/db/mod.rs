@@ -4,13 +4,16 @@
 pub mod entities;
 pub mod lookup;
 pub mod open;
+pub mod rate_limits;
+mod tx;
+
+pub use tx::Tx;
 
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -106,14 +109,21 @@ pub async fn migrate(db: &Db) -> Result<(), DbErr> {
 
 /// Begins a transaction. On SQLite it takes the write lock at once
 /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of
-/// failing when one upgrades a read lock.
-pub async fn begin(db: &Db) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        isolation_level: None,
-        access_mode: None,
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-    })
-    .await
+/// failing when one upgrades a read lock. See [`Tx`] for why it cannot be
+/// cut half way.
+pub async fn begin(db: &Db) -> Result<Tx, DbErr> {
+    tx::begin(db).await
+}
+
+/// Commits `tx`: once called, the `COMMIT` completes even if the caller is
+/// dropped.
+pub async fn commit(tx: Tx) -> Result<(), DbErr> {
+    tx.commit().await
+}
+
+/// Rolls `tx` back (dropping it does the same, a moment later).
+pub async fn rollback(tx: Tx) -> Result<(), DbErr> {
+    tx.rollback().await
 }
 
 /// Checks that the database answers (for `/ready`).

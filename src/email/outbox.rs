@@ -28,6 +28,12 @@ pub enum MailKind {
     RoleChanged,
     /// Professional status changed.
     ProfessionalStatus,
+    /// To the old address: the account's address changed.
+    EmailChanged,
+    /// To the new address: the link that confirms a change of address.
+    ConfirmEmailChange,
+    /// A suspended account asked for a reset: this notice, no link.
+    AccountSuspended,
     /// An operator's test message.
     Test,
     /// "Send a reset link to this address, if it has an account": composed
@@ -35,6 +41,9 @@ pub enum MailKind {
     PasswordResetRequest,
     /// "Send a new verification link to this address, if it needs one".
     VerifyEmailRequest,
+    /// "Send the link confirming this pending change of address, if the
+    /// change still stands and the address is free".
+    EmailChangeRequest,
 }
 
 impl MailKind {
@@ -46,9 +55,13 @@ impl MailKind {
             MailKind::AccountLocked => templates::ACCOUNT_LOCKED,
             MailKind::RoleChanged => templates::ROLE_CHANGED,
             MailKind::ProfessionalStatus => templates::PROFESSIONAL_STATUS,
+            MailKind::EmailChanged => templates::EMAIL_CHANGED,
+            MailKind::ConfirmEmailChange => templates::CONFIRM_EMAIL_CHANGE,
+            MailKind::AccountSuspended => templates::ACCOUNT_SUSPENDED,
             MailKind::Test => templates::TEST,
             MailKind::PasswordResetRequest => "password_reset_request",
             MailKind::VerifyEmailRequest => "verify_email_request",
+            MailKind::EmailChangeRequest => "email_change_request",
         }
     }
 }
@@ -106,7 +119,7 @@ pub async fn claim_next(db: &Db) -> Result<Option<email_outbox::Model>, DbErr> {
         query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     let Some(row) = query.one(&tx).await? else {
-        tx.commit().await?;
+        db::commit(tx).await?;
         return Ok(None);
     };
     let claimed_until = time::after(now, CLAIM_LEASE);
@@ -116,7 +129,7 @@ pub async fn claim_next(db: &Db) -> Result<Option<email_outbox::Model>, DbErr> {
         .filter(C::Id.eq(row.id))
         .exec(&tx)
         .await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(Some(email_outbox::Model {
         claimed_until: Some(claimed_until),
         attempts: row.attempts + 1,
@@ -184,11 +197,13 @@ pub async fn discard(db: &Db, row: &email_outbox::Model) -> Result<(), DbErr> {
 }
 
 /// The templates of account mails throttled per recipient: reset and
-/// verification requests, and the lock notice.
-pub const THROTTLED: [MailKind; 3] = [
+/// verification requests (a suspension notice answers a reset request),
+/// the lock notice and the confirmation of a new address.
+pub const THROTTLED: [MailKind; 4] = [
     MailKind::PasswordResetRequest,
     MailKind::VerifyEmailRequest,
     MailKind::AccountLocked,
+    MailKind::EmailChangeRequest,
 ];
 
 /// How many throttled account mails (see [`THROTTLED`]) went to any of

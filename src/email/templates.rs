@@ -96,6 +96,12 @@ messages! {
     ROLE_CHANGED = "role_changed",
     /// Professional status changed.
     PROFESSIONAL_STATUS = "professional_status",
+    /// To the old address: the account's address changed.
+    EMAIL_CHANGED = "email_changed",
+    /// To the new address: the link that confirms a change of address.
+    CONFIRM_EMAIL_CHANGE = "confirm_email_change",
+    /// A suspended account asked for a reset: no link, this notice instead.
+    ACCOUNT_SUSPENDED = "account_suspended",
     /// An operator's test message.
     TEST = "test",
 }
@@ -486,7 +492,7 @@ mod tests {
     /// Sample variables matching what the service passes for each message.
     fn sample_vars(name: &str) -> serde_json::Value {
         match name {
-            "verify_email" | "password_reset" => json!({
+            "verify_email" | "password_reset" | "confirm_email_change" => json!({
                 "nickname": "Alice",
                 "link": "https://example.com/action?token=abc123&user=42",
                 "expires_in": "24 hours",
@@ -502,6 +508,12 @@ mod tests {
                 "new_role": "admin",
             }),
             "professional_status" => json!({ "nickname": "Alice", "is_professional": true }),
+            "email_changed" => json!({
+                "nickname": "Alice",
+                "new_email": "a…@example.org",
+                "by_staff": true,
+            }),
+            "account_suspended" => json!({ "nickname": "Alice" }),
             "test" => json!({ "sent_at": "2030-01-01T12:00:00Z" }),
             other => panic!("no sample variables for `{other}`"),
         }
@@ -568,6 +580,7 @@ mod tests {
         for (name, key) in [
             ("verify_email", "link"),
             ("password_reset", "link"),
+            ("confirm_email_change", "link"),
             ("account_locked", "reset_link"),
         ] {
             let vars = sample_vars(name);
@@ -689,6 +702,25 @@ mod tests {
     }
 
     #[test]
+    fn email_changed_names_who_changed_it() {
+        let templates = builtin();
+        let vars = |by_staff: bool| json!({ "nickname": "A", "new_email": "n…@example.org", "by_staff": by_staff });
+        let staff = templates
+            .render("email_changed", &vars(true))
+            .expect("renders");
+        let owner = templates
+            .render("email_changed", &vars(false))
+            .expect("renders");
+        assert!(
+            staff.text.contains("An administrator changed"),
+            "{}",
+            staff.text
+        );
+        assert!(owner.text.contains("You changed"), "{}", owner.text);
+        assert!(owner.text.contains("n…@example.org"), "{}", owner.text);
+    }
+
+    #[test]
     fn professional_status_covers_both_directions() {
         let templates = builtin();
         let on = templates
@@ -768,6 +800,11 @@ mod tests {
         )
         .expect("write override");
         std::fs::write(dir.path().join("footer.md"), "Custom footer.").expect("write override");
+        std::fs::write(
+            dir.path().join("account_suspended.md"),
+            "Subject: Suspended at {{ product_name }}\n\nAsk the help desk, {{ nickname }}.\n",
+        )
+        .expect("write override");
 
         let templates = Templates::load(Some(dir.path())).expect("loads");
         let email = templates
@@ -784,8 +821,17 @@ mod tests {
         assert!(email.text.ends_with("Custom footer.\n"), "{}", email.text);
         assert!(!email.text.contains(FOOTER_SNIPPET));
         assert!(email.html.contains("Custom footer."));
+        let suspended = templates
+            .render("account_suspended", &sample_vars("account_suspended"))
+            .expect("renders");
+        assert_eq!(suspended.subject, "Suspended at User Management");
+        assert!(suspended.text.contains("Ask the help desk, Alice."));
 
         // Templates without an override keep the built-in text.
+        let changed = templates
+            .render("email_changed", &sample_vars("email_changed"))
+            .expect("renders");
+        assert!(changed.text.contains("An administrator changed"));
         let other = templates
             .render("verify_email", &sample_vars("verify_email"))
             .expect("renders");

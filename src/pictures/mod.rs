@@ -3,6 +3,7 @@
 //! served with long cache lifetimes; a generated default for everyone else.
 
 pub mod default;
+pub mod limits;
 pub mod pipeline;
 pub mod routes;
 pub mod store;

@@ -1,19 +1,28 @@
 //! The upload pipeline, pure and blocking (run it off the async workers):
-//! sniff the format from the bytes, refuse huge images from their header
-//! before decoding, decode, turn upright (EXIF orientation), centre-crop to
-//! a square, resize to 512×512 and re-encode. Re-encoding from pixels drops
-//! every piece of metadata (EXIF, GPS, comments).
+//! sniff the format from the bytes, read the header and plan what decoding
+//! will hold in memory (refusing huge images before anything is decoded),
+//! decode at 8 bits per channel, centre-crop to a square, resize to
+//! 512×512, turn upright (EXIF orientation) and re-encode. Re-encoding from
+//! pixels drops every piece of metadata (EXIF, GPS, comments).
 
 use std::io::Cursor;
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, GenericImageView, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{
+    ColorType, DynamicImage, GenericImageView, ImageBuffer, ImageDecoder, ImageFormat, ImageReader,
+    Limits,
+};
 use sha2::{Digest, Sha256};
 
 /// Side of every stored picture, in pixels.
 pub const SIZE: u32 = 512;
 /// Largest accepted image, in pixels (width × height), checked before decoding.
 pub const MAX_PIXELS: u64 = 40_000_000;
+/// What the pipeline holds besides the decoded image and the decoder's own
+/// buffers: the cropped copy and floating-point rows of a small image's
+/// resize (under 1024 px a side), the 512×512 result and its encoding.
+const WORKING_BYTES: u64 = 24 << 20;
 
 /// Accepted input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +46,42 @@ impl Format {
             Format::Gif => ImageFormat::Gif,
         }
     }
+
+    /// Bytes per pixel the decoder holds besides its output: zune-jpeg keeps
+    /// a progressive image's coefficients (two bytes a sample), image-webp
+    /// its YUV planes or ARGB words, the GIF decoder a frame buffer. PNG
+    /// and sequential JPEG decode row by row straight into the output.
+    fn decoder_bytes_per_pixel(self, input: &[u8], channels: u64) -> u64 {
+        match self {
+            Format::Png => 0,
+            Format::Jpeg if is_sequential_jpeg(input) => 0,
+            Format::Jpeg => 2 * channels,
+            Format::WebP | Format::Gif => 4,
+        }
+    }
+}
+
+/// Whether a JPEG's frame header, the first SOF segment, says sequential
+/// (baseline or extended Huffman). Anything else, or a header not found,
+/// counts as progressive: the costlier guess.
+fn is_sequential_jpeg(input: &[u8]) -> bool {
+    let mut at = 2;
+    while let Some(&[0xFF, marker]) = input.get(at..at + 2) {
+        match marker {
+            0xFF => at += 1,
+            0xC0 | 0xC1 => return true,
+            0xC2..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return false,
+            0xD0..=0xD9 | 0x01 => at += 2,
+            0xDA => return false,
+            _ => {
+                let Some(&[high, low]) = input.get(at + 2..at + 4) else {
+                    return false;
+                };
+                at += 2 + usize::from(u16::from_be_bytes([high, low]));
+            }
+        }
+    }
+    false
 }
 
 /// The format the bytes are in, judged only by their signature.
@@ -90,50 +135,176 @@ pub fn content_type(extension: &str) -> Option<&'static str> {
     }
 }
 
-/// Runs the whole pipeline on an upload.
-pub fn process(input: &[u8]) -> Result<Processed, PipelineError> {
+/// What decoding an upload takes, read from its header alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// The format.
+    pub format: Format,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The decoded pixels' colour type, always 8 bits per channel (16-bit
+    /// PNGs are decoded at 8).
+    pub color: ColorType,
+    /// The most memory the pipeline holds at once for this upload, in
+    /// bytes: the upload, the decoded image, the decoder's own buffers, the
+    /// 8-bit RGB(A) copy a grey image is converted to, and the working set.
+    pub memory: u64,
+}
+
+/// Plans the decoding of `input` from its header: refuses what is not an
+/// image, what is over `MAX_PIXELS`, and what would not decode at 8 bits
+/// per channel. Allocates nothing in proportion to the image.
+pub fn plan(input: &[u8]) -> Result<Plan, PipelineError> {
     let format = sniff(input).ok_or(PipelineError::Unsupported)?;
-    let reader = || ImageReader::with_format(Cursor::new(input), format.image_format());
-    // Reading the header allocates nothing; the decoders' own limits would
-    // refuse a huge header as "unsupported" before we could say why.
-    let mut probe = reader();
+    // The decoders' own limits would refuse a huge header as "unsupported"
+    // before we could say why: read the dimensions without them first.
+    let mut probe = ImageReader::with_format(Cursor::new(input), format.image_format());
     probe.no_limits();
     let (width, height) = probe
         .into_dimensions()
         .map_err(|_| PipelineError::Unsupported)?;
-    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS {
         return Err(PipelineError::TooLarge { width, height });
     }
-    if width == 0 || height == 0 {
+    if pixels == 0 {
         return Err(PipelineError::Unsupported);
     }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(width);
-    limits.max_image_height = Some(height);
-    limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
-    let mut decoder = reader()
-        .into_decoder()
+    let color = match format {
+        Format::Png => png_color(&png_reader(input)?)?,
+        _ => decoder(input, format)?.color_type(),
+    };
+    if color.bytes_per_pixel() != color.channel_count() {
+        return Err(PipelineError::Unsupported);
+    }
+    let channels = u64::from(color.channel_count());
+    let converted = match color {
+        ColorType::Rgb8 | ColorType::Rgba8 => 0,
+        _ if color.has_alpha() => 4,
+        _ => 3,
+    };
+    let per_pixel = channels + converted + format.decoder_bytes_per_pixel(input, channels);
+    let memory = 2 * input.len() as u64 + pixels * per_pixel + WORKING_BYTES;
+    Ok(Plan {
+        format,
+        width,
+        height,
+        color,
+        memory,
+    })
+}
+
+/// Runs the whole pipeline on an upload.
+pub fn process(input: &[u8]) -> Result<Processed, PipelineError> {
+    let plan = plan(input)?;
+    process_planned(input, &plan)
+}
+
+/// Runs the pipeline on an upload already planned by [`plan`].
+pub fn process_planned(input: &[u8], plan: &Plan) -> Result<Processed, PipelineError> {
+    let (image, orientation) = match plan.format {
+        Format::Png => decode_png(input)?,
+        _ => decode_other(input, plan)?,
+    };
+    // Cropping the centre and resizing commute with the eight EXIF
+    // orientations: turning the 512×512 result costs nothing, turning the
+    // decoded image would copy it.
+    let mut square = centre_square(image);
+    if let Some(orientation) = orientation {
+        square.apply_orientation(orientation);
+    }
+    encode(&square)
+}
+
+/// A PNG reader whose output is 8 bits per channel: palettes and low bit
+/// depths expanded, 16-bit samples reduced to their high byte.
+fn png_reader(input: &[u8]) -> Result<png::Reader<Cursor<&[u8]>>, PipelineError> {
+    let mut decoder = png::Decoder::new(Cursor::new(input));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    decoder.read_info().map_err(|_| PipelineError::Unsupported)
+}
+
+fn png_color(reader: &png::Reader<Cursor<&[u8]>>) -> Result<ColorType, PipelineError> {
+    match reader.output_color_type() {
+        (png::ColorType::Grayscale, png::BitDepth::Eight) => Ok(ColorType::L8),
+        (png::ColorType::GrayscaleAlpha, png::BitDepth::Eight) => Ok(ColorType::La8),
+        (png::ColorType::Rgb, png::BitDepth::Eight) => Ok(ColorType::Rgb8),
+        (png::ColorType::Rgba, png::BitDepth::Eight) => Ok(ColorType::Rgba8),
+        _ => Err(PipelineError::Unsupported),
+    }
+}
+
+/// Decodes a PNG at 8 bits per channel (the `image` crate keeps 16).
+fn decode_png(input: &[u8]) -> Result<(DynamicImage, Option<Orientation>), PipelineError> {
+    let mut reader = png_reader(input)?;
+    let color = png_color(&reader)?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or(PipelineError::Unsupported)?;
+    let mut pixels = vec![0; size];
+    reader
+        .next_frame(&mut pixels)
         .map_err(|_| PipelineError::Unsupported)?;
+    let info = reader.info();
+    let orientation = info
+        .exif_metadata
+        .as_deref()
+        .and_then(Orientation::from_exif_chunk);
+    let (width, height) = info.size();
+    let image = match color {
+        ColorType::L8 => ImageBuffer::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
+        ColorType::La8 => {
+            ImageBuffer::from_raw(width, height, pixels).map(DynamicImage::ImageLumaA8)
+        }
+        ColorType::Rgb8 => {
+            ImageBuffer::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+        }
+        _ => ImageBuffer::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8),
+    };
+    Ok((image.ok_or(PipelineError::Unsupported)?, orientation))
+}
+
+fn decoder(input: &[u8], format: Format) -> Result<impl ImageDecoder + '_, PipelineError> {
+    ImageReader::with_format(Cursor::new(input), format.image_format())
+        .into_decoder()
+        .map_err(|_| PipelineError::Unsupported)
+}
+
+/// Decodes a JPEG, WebP or GIF (8 bits per channel), held to the plan.
+fn decode_other(
+    input: &[u8],
+    plan: &Plan,
+) -> Result<(DynamicImage, Option<Orientation>), PipelineError> {
+    let mut decoder = decoder(input, plan.format)?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(plan.width);
+    limits.max_image_height = Some(plan.height);
+    limits.max_alloc = Some(plan.memory);
     decoder
         .set_limits(limits)
         .map_err(|_| PipelineError::Unsupported)?;
-    let orientation = decoder.orientation().ok();
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|_| PipelineError::Unsupported)?;
-    if let Some(orientation) = orientation {
-        image.apply_orientation(orientation);
+    if decoder.color_type() != plan.color {
+        return Err(PipelineError::Unsupported);
     }
-    let resized = centre_square(image);
+    let orientation = decoder.orientation().ok();
+    let image = DynamicImage::from_decoder(decoder).map_err(|_| PipelineError::Unsupported)?;
+    Ok((image, orientation))
+}
+
+/// Encodes the square: PNG when it has real transparency, JPEG otherwise.
+fn encode(square: &DynamicImage) -> Result<Processed, PipelineError> {
     let mut bytes = Vec::new();
     // GIF and WebP decode to RGBA even when opaque: keep PNG only for real transparency.
-    let transparent =
-        resized.color().has_alpha() && resized.to_rgba8().pixels().any(|p| p[3] < 255);
+    let transparent = square.color().has_alpha() && square.to_rgba8().pixels().any(|p| p[3] < 255);
     let extension = if transparent {
-        DynamicImage::ImageRgba8(resized.to_rgba8())
+        DynamicImage::ImageRgba8(square.to_rgba8())
             .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
             .map_err(|_| PipelineError::Unsupported)?;
         "png"
     } else {
-        let rgb = resized.to_rgb8();
+        let rgb = square.to_rgb8();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
             .encode_image(&rgb)
             .map_err(|_| PipelineError::Unsupported)?;
@@ -374,6 +545,106 @@ mod tests {
                 height: 100_000
             })
         );
+    }
+
+    /// A PNG declaring `width × height` of `color_type` at `depth` bits,
+    /// with a token IDAT chunk.
+    fn png_header(width: u32, height: u32, depth: u8, color_type: u8) -> Vec<u8> {
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[depth, color_type, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &ihdr));
+        png.extend(chunk(
+            b"IDAT",
+            &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01],
+        ));
+        png.extend(chunk(b"IEND", &[]));
+        png
+    }
+
+    #[test]
+    fn a_16_bit_png_is_planned_at_8_bits() {
+        // 6000×4000 RGBA at 16 bits is 192 MB decoded as `image` does it;
+        // at 8 bits, 96 MB.
+        let input = png_header(6000, 4000, 16, 6);
+        let plan = plan(&input).expect("planned");
+        assert_eq!(plan.color, ColorType::Rgba8);
+        let pixels = 6000 * 4000;
+        let expected = 2 * input.len() as u64 + pixels * 4 + WORKING_BYTES;
+        assert_eq!(plan.memory, expected);
+        let grey = plan_of(&png_header(1000, 1000, 16, 0));
+        assert_eq!(grey.color, ColorType::L8);
+        assert!(
+            grey.memory >= 1_000_000 * (1 + 3),
+            "a grey image is converted to RGB: {}",
+            grey.memory
+        );
+    }
+
+    fn plan_of(input: &[u8]) -> Plan {
+        plan(input).expect("planned")
+    }
+
+    #[test]
+    fn a_16_bit_png_decodes_to_the_same_picture() {
+        let halves = DynamicImage::ImageRgba16(ImageBuffer::from_fn(1200, 800, |x, _| {
+            if x < 600 {
+                image::Rgba([65535, 0, 0, 65535])
+            } else {
+                image::Rgba([0, 0, 65535, 65535])
+            }
+        }));
+        let input = encode(halves, ImageFormat::Png);
+        assert_eq!(plan_of(&input).color, ColorType::Rgba8);
+        let out = process(&input).expect("processed");
+        assert_eq!(out.extension, "jpg", "opaque");
+        let square = image::load_from_memory(&out.bytes)
+            .expect("decode")
+            .to_rgb8();
+        let (left, right) = (square.get_pixel(20, 256), square.get_pixel(SIZE - 20, 256));
+        assert!(left[0] > 200 && left[2] < 60, "{left:?}");
+        assert!(right[2] > 200 && right[0] < 60, "{right:?}");
+    }
+
+    /// `jpeg` with its baseline frame header (SOF0) marked progressive (SOF2).
+    fn as_progressive(jpeg: &[u8]) -> Vec<u8> {
+        let mut out = jpeg.to_vec();
+        let sof = out
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("a baseline JPEG");
+        out[sof + 1] = 0xC2;
+        out
+    }
+
+    #[test]
+    fn the_plan_counts_the_decoder_and_the_conversion() {
+        let jpeg = encode(photo(100, 100), ImageFormat::Jpeg);
+        assert!(is_sequential_jpeg(&jpeg));
+        let plan = plan_of(&jpeg);
+        assert_eq!(plan.color, ColorType::Rgb8);
+        let expected = 2 * jpeg.len() as u64 + 10_000 * 3 + WORKING_BYTES;
+        assert_eq!(plan.memory, expected, "sequential: the pixels alone");
+        let progressive = as_progressive(&jpeg);
+        assert!(!is_sequential_jpeg(&progressive));
+        let expected = 2 * jpeg.len() as u64 + 10_000 * (3 + 6) + WORKING_BYTES;
+        assert_eq!(
+            plan_of(&progressive).memory,
+            expected,
+            "progressive: and its coefficients"
+        );
+        let with_exif = with_orientation(&jpeg, 6);
+        assert!(
+            is_sequential_jpeg(&with_exif),
+            "segments before SOF are skipped"
+        );
+        assert!(!is_sequential_jpeg(b"\xFF\xD8\xFF\xE0\x00"), "cut short");
+        let grey = DynamicImage::ImageLuma8(ImageBuffer::from_pixel(100, 100, image::Luma([7])));
+        let png = encode(grey, ImageFormat::Png);
+        let expected = 2 * png.len() as u64 + 10_000 * (1 + 3) + WORKING_BYTES;
+        assert_eq!(plan_of(&png).memory, expected, "grey, then RGB");
     }
 
     fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {

@@ -4,9 +4,10 @@ use axum::body::Body;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
 
 use super::default;
-use super::pipeline::{self, PipelineError, Processed};
+use super::pipeline::{self, PipelineError, Plan, Processed};
 use super::store::{self, object_key};
 use crate::auth::extractor::{AuthUser, Staff};
 use crate::db::entities::users;
@@ -58,31 +59,40 @@ async fn read_file(mut form: Multipart, max: usize) -> Result<Vec<u8>> {
     ))
 }
 
-/// Reads, checks and converts an upload, with at most a bounded number of
-/// uploads in progress at once, then stores it as `user`'s picture.
-async fn upload(state: &AppState, user: &users::Model, form: Multipart) -> Result<users::Model> {
-    let slot = state
-        .upload_slots
-        .acquire()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+/// Counts the upload against `uploader`'s hourly limit, reads the body
+/// (refused past `AVATAR_MAX_BYTES` before it takes any decode budget),
+/// plans the decoding from the header, waits for that share of the decode
+/// budget, converts the image and stores it as `user`'s picture.
+async fn upload(
+    state: &AppState,
+    uploader: Uuid,
+    user: &users::Model,
+    form: Multipart,
+) -> Result<users::Model> {
+    state.upload_limit.check(uploader)?;
     let bytes = read_file(form, state.config.avatar_max_bytes).await?;
-    let picture = process(state, bytes).await?;
-    drop(slot);
-    store::replace_picture(state, user, picture).await
+    let plan = pipeline::plan(&bytes).map_err(refusal)?;
+    let share = state.decode_budget.take(plan.memory).await?;
+    let picture = process(state, bytes, plan).await;
+    drop(share);
+    store::replace_picture(state, user, picture?).await
 }
 
 /// Runs the pipeline on an image worker thread.
-async fn process(state: &AppState, bytes: Vec<u8>) -> Result<Processed> {
+async fn process(state: &AppState, bytes: Vec<u8>, plan: Plan) -> Result<Processed> {
     let result = state
         .image_workers
-        .run(move || pipeline::process(&bytes))
+        .run(move || pipeline::process_planned(&bytes, &plan))
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
-    result.map_err(|e| match e {
+    result.map_err(refusal)
+}
+
+fn refusal(e: PipelineError) -> AppError {
+    match e {
         PipelineError::Unsupported => AppError::UnsupportedMediaType(e.to_string()),
         PipelineError::TooLarge { .. } => AppError::field("file", e.to_string()),
-    })
+    }
 }
 
 /// Uploads the caller's picture (multipart field `file`).
@@ -96,9 +106,11 @@ async fn process(state: &AppState, bytes: Vec<u8>) -> Result<Processed> {
         (status = 200, description = "Stored; `profile_picture_url` points at it", body = UserResponse),
         (status = 400, response = responses::BadRequest),
         (status = 401, response = responses::Unauthorized),
+        (status = 409, response = responses::Conflict),
         (status = 413, response = responses::PayloadTooLarge),
         (status = 415, response = responses::UnsupportedMediaType),
         (status = 422, response = responses::Unprocessable),
+        (status = 429, response = responses::TooManyRequests),
         (status = 503, response = responses::Unavailable),
     )
 )]
@@ -108,7 +120,7 @@ pub async fn upload_my_picture(
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<axum::Json<UserResponse>> {
     let form = form.map_err(multipart_rejection)?;
-    let user = upload(&state, &auth.user, form).await?;
+    let user = upload(&state, auth.user.id, &auth.user, form).await?;
     Ok(axum::Json(UserResponse::new(
         user,
         Viewer::Owner,
@@ -154,9 +166,11 @@ pub async fn delete_my_picture(
         (status = 401, response = responses::Unauthorized),
         (status = 403, response = responses::Forbidden),
         (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
         (status = 413, response = responses::PayloadTooLarge),
         (status = 415, response = responses::UnsupportedMediaType),
         (status = 422, response = responses::Unprocessable),
+        (status = 429, response = responses::TooManyRequests),
         (status = 503, response = responses::Unavailable),
     )
 )]
@@ -169,7 +183,7 @@ pub async fn upload_user_picture(
     let user = repo::find_target(&state.db, id).await?;
     permissions::check(viewer.role, Act::Picture, user.role, user.id == viewer.id())?;
     let form = form.map_err(multipart_rejection)?;
-    let user = upload(&state, &user, form).await?;
+    let user = upload(&state, viewer.id(), &user, form).await?;
     Ok(axum::Json(staff_view(&state, &viewer, user)))
 }
 

@@ -2,16 +2,22 @@
 //! message naming the address, the same single insert whether or not an
 //! account exists; the worker looks the account up at delivery and mints
 //! the token then. So neither the answer nor its timing tells whether the
-//! address is registered, and no token waits in the outbox.
+//! address is registered, and no token waits in the outbox. A suspended
+//! account asking for a reset gets a notice instead of a link; the
+//! confirmation of a new address (`email_change`) is composed here too.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
+use uuid::Uuid;
 
 use super::one_time_tokens::{Purpose, issue_token};
+use super::repo;
+use crate::auth::tokens;
 use crate::config::Config;
 use crate::db::{
     self, Db,
-    entities::{email_outbox, users},
+    entities::{email_changes, email_outbox, users},
 };
 use crate::domain::Email;
 use crate::email::worker::{AsQueued, Compose, Composed};
@@ -29,7 +35,8 @@ pub async fn queue_request(state: &AppState, email: &str, kind: MailKind) -> Res
 }
 
 /// Composes deferred requests (`password_reset_request`,
-/// `verify_email_request`); every other row goes out as queued.
+/// `verify_email_request`, `email_change_request`); every other row goes
+/// out as queued.
 pub struct Composer {
     /// The database.
     pub db: Db,
@@ -42,6 +49,12 @@ impl Compose for Composer {
     async fn compose(&self, row: &email_outbox::Model) -> Result<Option<Composed>, sea_orm::DbErr> {
         let reset = MailKind::PasswordResetRequest.template();
         let verify = MailKind::VerifyEmailRequest.template();
+        if row.template == MailKind::EmailChangeRequest.template() {
+            let tx = db::begin(&self.db).await?;
+            let composed = confirmation_message(&tx, &self.config, row).await?;
+            db::commit(tx).await?;
+            return Ok(composed);
+        }
         if row.template != reset && row.template != verify {
             return AsQueued.compose(row).await;
         }
@@ -58,16 +71,20 @@ impl Compose for Composer {
             tracing::info!(user_id = %user.id, "account mail limit reached for this address");
             return Ok(None);
         }
+        if row.template == reset && repo::is_suspended(&user) {
+            // A new password would not let a suspended user in: say so, mint nothing.
+            return Ok(Some(suspended_message(&user)));
+        }
         let tx = db::begin(&self.db).await?;
         let composed = if row.template == reset {
             reset_message(&tx, config, &user).await?
         } else if !user.email_verified {
             verification_message(&tx, config, &user).await?
         } else {
-            tx.commit().await?;
+            db::commit(tx).await?;
             return Ok(None);
         };
-        tx.commit().await?;
+        db::commit(tx).await?;
         Ok(Some(composed))
     }
 }
@@ -80,11 +97,30 @@ pub async fn over_limit(
     config: &Config,
     user: &users::Model,
 ) -> Result<bool, DbErr> {
+    over_limit_for(conn, config, &[&user.email, &user.email_norm]).await
+}
+
+/// Whether any of `addresses` (the spellings of one address) had
+/// `MAIL_RECIPIENT_LIMIT` account mails this hour already.
+pub async fn over_limit_for(
+    conn: &impl ConnectionTrait,
+    config: &Config,
+    addresses: &[&str],
+) -> Result<bool, DbErr> {
     if config.mail_recipient_limit == 0 {
         return Ok(false);
     }
-    let sent = outbox::recently_delivered_to(conn, &[&user.email, &user.email_norm]).await?;
+    let sent = outbox::recently_delivered_to(conn, addresses).await?;
     Ok(sent >= u64::from(config.mail_recipient_limit))
+}
+
+/// The answer to a reset request of a suspended account: no link.
+pub fn suspended_message(user: &users::Model) -> Composed {
+    Composed {
+        to: user.email.clone(),
+        template: MailKind::AccountSuspended.template().to_owned(),
+        payload: json!({ "nickname": user.nickname }),
+    }
 }
 
 /// Issues a verification link for `user` and composes the email carrying
@@ -135,4 +171,61 @@ pub async fn reset_message(
             "expires_in": time::describe(config.password_reset_ttl),
         }),
     })
+}
+
+/// Composes the confirmation mail of the pending change named by a queued
+/// `email_change_request` row, minting its link now (called by the mail
+/// worker at delivery). `None` (nothing sent, nothing minted) when the
+/// change was replaced, used or has expired, when an account has the
+/// address, or when the address had its hourly share of account mail.
+pub async fn confirmation_message(
+    conn: &impl ConnectionTrait,
+    config: &Config,
+    row: &email_outbox::Model,
+) -> Result<Option<Composed>, DbErr> {
+    use email_changes::Column as C;
+    let id = row.payload["change_id"].as_str().map(Uuid::parse_str);
+    let Some(Ok(id)) = id else {
+        return Ok(None);
+    };
+    let change = email_changes::Entity::find_by_id(id).one(conn).await?;
+    let user = match &change {
+        Some(c) if c.used_at.is_none() && c.token_hash.is_none() => {
+            repo::find_by_id(conn, c.user_id).await?
+        }
+        _ => None,
+    };
+    let (Some(change), Some(user)) = (change, user) else {
+        return Ok(None);
+    };
+    let taken = users::Entity::find()
+        .filter(users::Column::EmailNorm.eq(change.new_email_norm.as_str()))
+        .count(conn)
+        .await?
+        > 0;
+    let addresses = [change.new_email.as_str(), change.new_email_norm.as_str()];
+    if taken || over_limit_for(conn, config, &addresses).await? {
+        return Ok(None);
+    }
+    let token = tokens::new_one_time_token(tokens::EMAIL_CHANGE_PREFIX);
+    let minted = email_changes::Entity::update_many()
+        .col_expr(C::TokenHash, Expr::value(tokens::digest(&token)))
+        .col_expr(
+            C::ExpiresAt,
+            Expr::value(time::after(time::now(), config.email_verification_ttl)),
+        )
+        .filter(C::Id.eq(change.id))
+        .filter(C::UsedAt.is_null())
+        .filter(C::TokenHash.is_null())
+        .exec(conn)
+        .await?;
+    Ok((minted.rows_affected == 1).then(|| Composed {
+        to: change.new_email.clone(),
+        template: MailKind::ConfirmEmailChange.template().to_owned(),
+        payload: json!({
+            "nickname": user.nickname,
+            "link": format!("{}/email/confirm?token={token}", config.base_url()),
+            "expires_in": time::describe(config.email_verification_ttl),
+        }),
+    }))
 }

@@ -151,6 +151,6 @@ pub async fn set_own_password(
     sessions::revoke_all(&tx, user.id, Some(keep)).await?;
     device_tokens::revoke_all(&tx, user.id).await?;
     one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Users: registration and verification, password reset, the caller's own
-//! account, public profiles, and staff administration (`admin/`).
+//! account, changes of address, public profiles, and staff administration
+//! (`admin/`).
 //!
 //! Handlers stay thin over feature functions that the CLI shares; requests
 //! and views are the HTTP shapes, `repo` the queries.
@@ -7,6 +8,7 @@
 pub mod admin;
 pub mod bootstrap;
 pub mod deferred_mail;
+pub mod email_change;
 pub mod me;
 pub mod one_time_tokens;
 pub mod password_reset;
@@ -30,8 +32,8 @@ pub fn limited_router() -> OpenApiRouter<AppState> {
         .routes(routes!(password_reset::forgot_password))
 }
 
-/// Verification, password reset, the caller's own account, public
-/// profiles and staff administration.
+/// Verification, password reset, the caller's own account, changes of
+/// address, public profiles and staff administration.
 pub fn router() -> OpenApiRouter<AppState> {
     #[expect(deprecated, reason = "the old link keeps working")]
     let old_link = routes!(verification::verify_email);
@@ -41,6 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(password_reset::reset_password, password_reset::reset_link))
         .routes(routes!(me::get_me, me::update_me))
         .routes(routes!(me::change_password))
+        .routes(routes!(email_change::change_email))
+        .routes(routes!(email_change::confirm_email))
         .routes(routes!(public_profile::get_profile))
         .merge(admin::router())
 }

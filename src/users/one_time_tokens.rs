@@ -8,7 +8,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::auth::tokens;
-use crate::db::entities::{one_time_tokens, users};
+use crate::db::entities::{email_changes, one_time_tokens, users};
 use crate::time;
 
 /// The purposes a one-time token can have.
@@ -160,4 +160,24 @@ pub async fn was_issued_to(
         .one(conn)
         .await?;
     Ok(found.is_some())
+}
+
+/// Retires every outstanding link of `user_id`: reset and verification
+/// links and pending email changes (the address changed, or staff locked
+/// the account: links in old mails must not act on it any more).
+pub async fn retire_every_link(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    let now = time::now();
+    one_time_tokens::Entity::update_many()
+        .col_expr(one_time_tokens::Column::UsedAt, Expr::value(now))
+        .filter(one_time_tokens::Column::UserId.eq(user_id))
+        .filter(one_time_tokens::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?;
+    email_changes::Entity::update_many()
+        .col_expr(email_changes::Column::UsedAt, Expr::value(now))
+        .filter(email_changes::Column::UserId.eq(user_id))
+        .filter(email_changes::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
 }

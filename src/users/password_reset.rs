@@ -132,7 +132,7 @@ pub async fn reset_with_token(state: &AppState, token: &str, new_password: &str)
     match one_time_tokens::consume_token(&tx, token, Purpose::ResetPassword).await? {
         Some(owner) if owner == user.id => {}
         _ => {
-            tx.rollback().await?;
+            db::rollback(tx).await?;
             return Err(invalid());
         }
     }
@@ -149,6 +149,6 @@ pub async fn reset_with_token(state: &AppState, token: &str, new_password: &str)
         details,
     )
     .await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(())
 }

@@ -136,11 +136,11 @@ async fn insert_with_nickname(
         match inserted {
             Ok(user) => {
                 record_creation(&tx, &user, origin).await?;
-                tx.commit().await?;
+                db::commit(tx).await?;
                 return Ok(user);
             }
             Err(err) => {
-                tx.rollback().await?;
+                db::rollback(tx).await?;
                 match repo::conflict_or(err) {
                     AppError::Conflict(msg) if msg.contains("nickname") && chosen.is_none() => {
                         continue;

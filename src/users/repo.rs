@@ -323,6 +323,19 @@ pub async fn set_email(
     Ok(())
 }
 
+/// Marks the email unverified (staff gave the account a new address:
+/// its owner has yet to prove it). The role stays.
+pub async fn mark_email_unverified(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    use users::Column as C;
+    users::Entity::update_many()
+        .col_expr(C::EmailVerified, Expr::value(false))
+        .col_expr(C::UpdatedAt, Expr::value(time::now()))
+        .filter(C::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Sets the role.
 pub async fn set_role(conn: &impl ConnectionTrait, id: Uuid, role: Role) -> Result<(), DbErr> {
     use users::Column as C;
@@ -382,4 +395,24 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> 
 /// suspension: the owner's sessions and trusted devices keep working).
 pub fn is_suspended(user: &users::Model) -> bool {
     user.is_locked && user.lock_reason != Some(LockReason::FailedLogins)
+}
+
+/// The stored legacy password hashes (bcrypt wrapped in Argon2id, and plain
+/// bcrypt) with the highest bcrypt cost, at most one of each kind.
+pub async fn costliest_legacy_hashes(db: &db::Db) -> Result<Vec<String>, DbErr> {
+    use crate::auth::hashing::WRAPPED_BCRYPT;
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut found = Vec::new();
+    for prefix in [WRAPPED_BCRYPT, "$2"] {
+        let hash: Option<String> = users::Entity::find()
+            .select_only()
+            .column(users::Column::PasswordHash)
+            .filter(users::Column::PasswordHash.starts_with(prefix))
+            .order_by_desc(users::Column::PasswordHash)
+            .into_tuple()
+            .one(db)
+            .await?;
+        found.extend(hash);
+    }
+    Ok(found)
 }

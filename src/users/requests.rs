@@ -197,3 +197,24 @@ pub struct VerifyEmailRequest {
     /// The token from the link.
     pub token: String,
 }
+
+/// `POST /me/email`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    /// The address to move to; it becomes the account's once confirmed
+    /// from the mail sent to it.
+    #[schema(schema_with = email::schema)]
+    pub new_email: String,
+    /// The caller's password.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+/// `POST /email/confirm`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmEmailChangeRequest {
+    /// The token from the confirmation link (`token=` in its query).
+    pub token: String,
+}

@@ -48,7 +48,7 @@ pub async fn confirm(db: &Db, user_id: &str, token: &str) -> Result<()> {
     match consume_token(&tx, token, Purpose::VerifyEmail).await? {
         Some(owner) if owner == user_id => {}
         _ => {
-            tx.rollback().await?;
+            db::rollback(tx).await?;
             return Err(invalid());
         }
     }
@@ -61,7 +61,7 @@ pub async fn confirm(db: &Db, user_id: &str, token: &str) -> Result<()> {
         json!({}),
     )
     .await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use user_management::domain::Role;
 
 use crate::helpers::{
     Backend, PASSWORD, TestApp, assert_problem, assert_token_error, assert_unauthorized,
-    invalid_fields, jwt_claims, ok_json, spawn_app_with_admin,
+    invalid_fields, jwt_claims, ok_json, path_of, spawn_app_with_admin,
 };
 use crate::on_both_databases;
 
@@ -141,7 +141,7 @@ async fn nicknamed(app: &TestApp, root: &str, email: &str, nickname: &str) -> St
 }
 
 /// The staff edit (`body`) of `target_id` is stored, and the user logs in
-/// with the new email only.
+/// with the new email only, once verified.
 async fn assert_stored_and_renamed(app: &TestApp, root: &str, target_id: &str, body: &Value) {
     let read = ok_json(
         app.get(&format!("/users/{target_id}"), Some(root)).await,
@@ -158,6 +158,13 @@ async fn assert_stored_and_renamed(app: &TestApp, root: &str, target_id: &str, b
     ] {
         assert_eq!(read[field], body[field], "stored {field}");
     }
+    let unverified = app.login("renamed.user@example.org", PASSWORD).await;
+    assert_token_error(unverified, StatusCode::FORBIDDEN).await;
+    let link = app.verification_link("renamed.user@example.org").await;
+    assert_eq!(
+        app.get(&path_of(&link), None).await.status(),
+        StatusCode::OK
+    );
     app.tokens("renamed.user@example.org", PASSWORD).await;
     let old = app.login("target@example.com", PASSWORD).await;
     assert_token_error(old, StatusCode::UNAUTHORIZED).await;
@@ -268,7 +275,6 @@ async fn staff_edit_profile_fields_and_email(backend: Backend) {
             &manager,
             &target_id,
             &json!({
-                "email": "Renamed.User@EXAMPLE.org",
                 "nickname": "Renamed_Nick",
                 "first_name": "Ren",
                 "last_name": "Amed",
@@ -278,15 +284,24 @@ async fn staff_edit_profile_fields_and_email(backend: Backend) {
             }),
         )
         .await;
+    let renamed = app
+        .patch_user(
+            &root,
+            &target_id,
+            &json!({ "email": "Renamed.User@EXAMPLE.org" }),
+        )
+        .await;
 
     let body = ok_json(response, "staff patch").await;
-    assert_eq!(body["email"], "Renamed.User@example.org");
     assert_eq!(body["nickname"], "Renamed_Nick");
     assert_eq!(body["first_name"], "Ren");
     assert_eq!(body["last_name"], "Amed");
     assert_eq!(body["bio"], "Edited by staff.");
     assert_eq!(body["github_profile_url"], "https://github.com/renamed");
     assert_eq!(body["role"], "AUTHENTICATED");
+    let body = ok_json(renamed, "an admin changes the email").await;
+    assert_eq!(body["email"], "Renamed.User@example.org");
+    assert_eq!(body["first_name"], "Ren", "the profile edit stays");
     assert_stored_and_renamed(&app, &root, &target_id, &body).await;
 
     assert_taken_email_and_nickname_refused(&app, &root, &other_id).await;

@@ -79,6 +79,8 @@ enum Endpoint {
     Patch,
     /// `PUT /users/{id}` (the same partial update).
     Put,
+    /// `PATCH /users/{id}` with a new email (a fresh address).
+    PatchEmail,
     /// `DELETE /users/{id}`.
     Delete,
     /// `PUT /users/{id}/role`.
@@ -94,7 +96,7 @@ enum Endpoint {
 }
 
 use Endpoint::{
-    Audit, Create, Delete, List, Lock, Patch, Professional, Put, Read, SetRole, Unlock,
+    Audit, Create, Delete, List, Lock, Patch, PatchEmail, Professional, Put, Read, SetRole, Unlock,
 };
 use Role::{Admin, Anonymous, Authenticated, Manager};
 use Target::{Own, User};
@@ -128,6 +130,12 @@ const MATRIX: &[(Endpoint, Option<Target>, [u16; 3])] = &[
     (Put, Some(User(Manager)),                [403, 403, 200]),
     (Put, Some(User(Admin)),                  [403, 403, 200]),
     (Put, Some(Own),                          [403, 200, 200]),
+    // change another user's email: admin only (whoever holds the mailbox holds the reset link)
+    (PatchEmail, Some(User(Anonymous)),       [403, 403, 200]),
+    (PatchEmail, Some(User(Authenticated)),   [403, 403, 200]),
+    (PatchEmail, Some(User(Manager)),         [403, 403, 200]),
+    (PatchEmail, Some(User(Admin)),           [403, 403, 200]),
+    (PatchEmail, Some(Own),                   [403, 403, 200]),
     // delete: admin only (itself too, while another admin remains)
     (Delete, Some(User(Anonymous)),           [403, 403, 204]),
     (Delete, Some(User(Authenticated)),       [403, 403, 204]),
@@ -336,7 +344,7 @@ impl World {
             return;
         }
         let before = before.expect("target existed");
-        let expected = effect(cell.endpoint, before, new_role);
+        let expected = effect(cell.endpoint, before, new_role, &created_email);
         assert_eq!(after, expected, "{what}: effect");
     }
 
@@ -422,6 +430,11 @@ fn request(
             format!("/users/{id}"),
             Some(json!({"first_name": "Changed"})),
         ),
+        PatchEmail => (
+            Method::PATCH,
+            format!("/users/{id}"),
+            Some(json!({"email": created_email})),
+        ),
         Delete => (Method::DELETE, format!("/users/{id}"), None),
         SetRole => (
             Method::PUT,
@@ -470,11 +483,20 @@ async fn check_created(app: &TestApp, role: Role, created_email: &str, allowed: 
 }
 
 /// The target as an allowed call of `endpoint` leaves it (`None`: deleted).
-fn effect(endpoint: Endpoint, before: Snapshot, new_role: Role) -> Option<Snapshot> {
+fn effect(
+    endpoint: Endpoint,
+    before: Snapshot,
+    new_role: Role,
+    new_email: &str,
+) -> Option<Snapshot> {
     match endpoint {
         Read => Some(before),
         Patch | Put => Some(Snapshot {
             first_name: Some("Changed".into()),
+            ..before
+        }),
+        PatchEmail => Some(Snapshot {
+            email: new_email.to_owned(),
             ..before
         }),
         Delete => None,
@@ -591,7 +613,7 @@ async fn listing_creation_and_audit_log(backend: Backend) {
 }
 
 async fn reading_and_updating_users(backend: Backend) {
-    run_matrix(backend, |e| matches!(e, Read | Patch | Put)).await;
+    run_matrix(backend, |e| matches!(e, Read | Patch | Put | PatchEmail)).await;
 }
 
 async fn deleting_users_and_changing_roles(backend: Backend) {
@@ -608,12 +630,13 @@ async fn setting_professional_status(backend: Backend) {
 
 /// The table covers every endpoint × target × calling role exactly once.
 fn assert_matrix_is_complete(cells: &[Cell]) {
-    // 6 untargeted rows + 8 targeted endpoints × 5 targets, each for three
+    // 6 untargeted rows + 9 targeted endpoints × 5 targets, each for three
     // roles, plus a tokenless call for every row not about "self".
     let targeted = [
         Read,
         Patch,
         Put,
+        PatchEmail,
         Delete,
         SetRole,
         Lock,

@@ -138,3 +138,206 @@ async fn ready_recovers_with_the_database() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+// ------------------------------------------------- requests cut mid-flight
+
+/// How many rows `sql` (a `SELECT COUNT(*) AS n ...`) counts.
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let statement = Statement::from_string(app.db.get_database_backend(), sql);
+    let row = app.db.query_one_raw(statement).await.expect("count");
+    row.expect("row").try_get("", "n").expect("n")
+}
+
+/// Sends `request`, giving up after `patience` (the connection is then
+/// closed under the running request); the status if an answer came.
+async fn cut_after(request: reqwest::RequestBuilder, patience: Duration) -> Option<StatusCode> {
+    match tokio::time::timeout(patience, request.send()).await {
+        Ok(response) => Some(response.expect("request").status()),
+        Err(_) => None,
+    }
+}
+
+/// Registrations and logins, each given up after 1 to 250 ms (at every
+/// stage: hashing, `BEGIN`, the writes, `COMMIT`), eight at a time.
+/// Returns the emails whose registration was answered 201, and the number
+/// of logins answered 200.
+async fn storm(app: &TestApp, login_emails: &[String]) -> (Vec<String>, usize) {
+    let mut registered = Vec::new();
+    let mut logged_in = 0;
+    for round in 0..8_u64 {
+        let mut tasks = Vec::new();
+        for i in 0..8_u64 {
+            let n = round * 8 + i;
+            let patience = Duration::from_millis(1 + (n * 37) % 250);
+            let email = format!("cut{n}@example.com");
+            let register = app
+                .client
+                .post(format!("{}/register", app.address))
+                .json(&json!({ "email": email, "password": PASSWORD }));
+            let login = app.client.post(format!("{}/login", app.address)).form(&[
+                ("username", login_emails[(n % 4) as usize].as_str()),
+                ("password", PASSWORD),
+            ]);
+            tasks.push(tokio::spawn(async move {
+                let (registration, login) =
+                    tokio::join!(cut_after(register, patience), cut_after(login, patience));
+                (email, registration, login)
+            }));
+        }
+        for task in tasks {
+            let (email, registration, login) = task.await.expect("task");
+            if registration == Some(StatusCode::CREATED) {
+                registered.push(email);
+            }
+            logged_in += usize::from(login == Some(StatusCode::OK));
+        }
+    }
+    (registered, logged_in)
+}
+
+/// The server log lines of database `name` warning of a transaction in a
+/// state its client did not expect; `None` when the log cannot be read.
+async fn transaction_warnings(app: &TestApp, from: i64) -> Option<Vec<String>> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let name = current_database(app).await;
+    let sql = format!(
+        "SELECT pg_read_file(f, {from}, 100000000, true) AS log FROM \
+         (SELECT COALESCE(pg_current_logfile(), '/var/log/postgresql/postgresql-' || \
+         current_setting('server_version_num')::int / 10000 || '-main.log') AS f) l"
+    );
+    let statement = Statement::from_string(app.db.get_database_backend(), sql);
+    let row = app.db.query_one_raw(statement).await.ok()??;
+    let log: Option<String> = row.try_get("", "log").ok()?;
+    let lines = log?
+        .lines()
+        .filter(|l| l.contains(&format!("@{name} ")) && l.contains("transaction in progress"))
+        .map(str::to_owned)
+        .collect();
+    Some(lines)
+}
+
+/// The size of the server log now (0 when it cannot be read).
+async fn log_size(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = "SELECT COALESCE((pg_stat_file(f, true)).size, 0) AS n FROM \
+         (SELECT COALESCE(pg_current_logfile(), '/var/log/postgresql/postgresql-' || \
+         current_setting('server_version_num')::int / 10000 || '-main.log') AS f) l";
+    let statement = Statement::from_string(app.db.get_database_backend(), sql);
+    match app.db.query_one_raw(statement).await {
+        Ok(Some(row)) => row.try_get("", "n").unwrap_or(0),
+        _ => 0,
+    }
+}
+
+async fn current_database(app: &TestApp) -> String {
+    use sea_orm::{ConnectionTrait, Statement};
+    let statement = Statement::from_string(
+        app.db.get_database_backend(),
+        "SELECT current_database() AS d",
+    );
+    let row = app.db.query_one_raw(statement).await.expect("query");
+    row.expect("row").try_get("", "d").expect("d")
+}
+
+async fn requests_cut_mid_transaction_lose_nothing_and_leave_nothing_open(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.max_login_attempts = 10_000;
+        // Hashing left behind by the cut requests delays the later ones.
+        c.request_timeout = Duration::from_secs(120);
+    })
+    .await
+    else {
+        return;
+    };
+    let mut login_emails = Vec::new();
+    for i in 0..4 {
+        let email = format!("steady{i}@example.com");
+        app.verified_account(&email).await;
+        login_emails.push(email);
+    }
+    let log_start = if backend == Backend::Postgres {
+        log_size(&app).await
+    } else {
+        0
+    };
+
+    let (registered, logged_in) = storm(&app, &login_emails).await;
+    // Requests cut mid-way finish or roll back on their own; let them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_all_or_nothing(&app, &registered, logged_in).await;
+    if backend == Backend::Postgres {
+        assert_no_transaction_left_open(&app, log_start).await;
+    }
+    // Every pooled connection is sound: a burst that needs them all works
+    // (on SQLite a lock left behind would make it wait and fail).
+    let answers: Vec<_> = (0..12)
+        .map(|i| {
+            let request = app
+                .client
+                .post(format!("{}/register", app.address))
+                .json(&json!({ "email": format!("after{i}@example.com"), "password": PASSWORD }));
+            tokio::spawn(async move { request.send().await.expect("request").status() })
+        })
+        .collect();
+    for answer in answers {
+        assert_eq!(answer.await.expect("task"), StatusCode::CREATED);
+    }
+    let after = count(
+        &app,
+        "SELECT COUNT(*) AS n FROM users WHERE email_norm LIKE 'after%'",
+    )
+    .await;
+    assert_eq!(after, 12, "every acknowledged write is visible to others");
+    if backend == Backend::Postgres {
+        assert_no_transaction_left_open(&app, log_start).await;
+    }
+}
+
+/// Answered registrations exist once, each with its mail; none exists
+/// without its mail; each session came with its device token.
+async fn assert_all_or_nothing(app: &TestApp, registered: &[String], logged_in: usize) {
+    for email in registered {
+        let sql = format!("SELECT COUNT(*) AS n FROM users WHERE email_norm = '{email}'");
+        assert_eq!(count(app, &sql).await, 1, "{email} exists once");
+    }
+    let users = count(
+        app,
+        "SELECT COUNT(*) AS n FROM users WHERE email_norm LIKE 'cut%'",
+    )
+    .await;
+    let mails = count(
+        app,
+        "SELECT COUNT(*) AS n FROM email_outbox WHERE recipient LIKE 'cut%'",
+    )
+    .await;
+    assert_eq!(users, mails, "a user and its verification mail, or neither");
+    assert!(users >= i64::try_from(registered.len()).expect("len"));
+    let sessions = count(app, "SELECT COUNT(*) AS n FROM sessions").await;
+    let devices = count(app, "SELECT COUNT(*) AS n FROM device_tokens").await;
+    assert_eq!(
+        sessions, devices,
+        "a session and its device token, or neither"
+    );
+    assert!(sessions >= i64::try_from(logged_in).expect("len"));
+}
+
+/// No connection of this database idles inside a transaction, and the
+/// server logged no `BEGIN` inside one nor `COMMIT`/`ROLLBACK` outside one.
+async fn assert_no_transaction_left_open(app: &TestApp, log_start: i64) {
+    let idle = count(
+        app,
+        "SELECT COUNT(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%' \
+         AND state_change < now() - INTERVAL '1 second'",
+    )
+    .await;
+    assert_eq!(idle, 0, "connections idle in a transaction");
+    match transaction_warnings(app, log_start).await {
+        Some(warnings) => assert!(warnings.is_empty(), "{warnings:#?}"),
+        None => eprintln!("the server log cannot be read: checked pg_stat_activity only"),
+    }
+}
+
+crate::on_both_databases!(requests_cut_mid_transaction_lose_nothing_and_leave_nothing_open);

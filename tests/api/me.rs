@@ -396,7 +396,41 @@ async fn a_password_change_keeps_only_the_current_session(backend: Backend) {
     );
 }
 
+async fn a_password_change_ends_outstanding_reset_links(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (_, access, _) = app.verified_user("relinked@example.com").await;
+    let forgot = app
+        .post_json(
+            "/password/forgot",
+            &json!({ "email": "relinked@example.com" }),
+        )
+        .await;
+    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    let token = app.reset_token("relinked@example.com", 1).await;
+
+    let response = change(&app, &access, PASSWORD, NEW_PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let reset = app
+        .post_json(
+            "/password/reset",
+            &json!({ "token": token, "new_password": "someone-elses-passphrase" }),
+        )
+        .await;
+    assert_problem(reset, StatusCode::BAD_REQUEST).await;
+    assert_eq!(
+        app.login("relinked@example.com", NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK,
+        "the changed password stands"
+    );
+}
+
 on_both_databases!(
+    a_password_change_ends_outstanding_reset_links,
     names_refuse_bidi_controls_and_separators,
     me_returns_the_caller,
     patch_me_updates_only_the_given_fields,

@@ -289,17 +289,23 @@ async fn a_reset_revokes_every_session(backend: Backend) {
     }
 }
 
-/// A reset lifts a lock caused by guessing, never a staff suspension.
+/// A reset lifts a lock caused by guessing, never a staff suspension: not
+/// even with a link that escaped the lock (staff locks retire them).
 async fn a_reset_does_not_undo_a_staff_lock(backend: Backend) {
-    let Some(app) = crate::helpers::spawn_app_with_admin(backend).await else {
+    let Some(app) = spawn_app(backend).await else {
         return;
     };
     let id = app.verified_account("held@example.com").await;
-    let (_, admin) = app.admin().await;
-    assert_eq!(app.lock_user(&admin, &id).await.status(), StatusCode::OK);
-    forgot(&app, "held@example.com").await;
-    let token = app.reset_token("held@example.com", 1).await;
+    let token = reset_token_for(&app, "held@example.com", 1).await;
+    app.execute(
+        "UPDATE users SET is_locked = true, lock_reason = 'manual' \
+         WHERE email_norm = 'held@example.com'",
+    )
+    .await;
+    assert!(app.user_row(&id).await.is_locked, "arranged: suspended");
+
     let reset = reset(&app, &token, "a-fresh-long-passphrase").await;
+
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
     let row = app.user_row(&id).await;
     assert!(row.is_locked, "still suspended");
@@ -309,8 +315,137 @@ async fn a_reset_does_not_undo_a_staff_lock(backend: Backend) {
     assert_eq!(login.status(), StatusCode::LOCKED);
 }
 
+// ------------------------------------------------------------------ what ends links
+
+async fn a_staff_lock_ends_outstanding_reset_links(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let id = app.verified_account("locked.out@example.com").await;
+    let token = reset_token_for(&app, "locked.out@example.com", 1).await;
+    let (_, admin) = app.admin().await;
+
+    assert_eq!(app.lock_user(&admin, &id).await.status(), StatusCode::OK);
+
+    let response = reset(&app, &token, NEW_PASSWORD).await;
+    assert_problem(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(app.unlock_user(&admin, &id).await.status(), StatusCode::OK);
+    let again = reset(&app, &token, NEW_PASSWORD).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "dead for good");
+    assert_eq!(
+        app.login("locked.out@example.com", PASSWORD).await.status(),
+        StatusCode::OK,
+        "the password is unchanged"
+    );
+}
+
+async fn a_failed_login_lock_keeps_outstanding_reset_links(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_login_attempts = 2).await else {
+        return;
+    };
+    let id = app.verified_account("guessed@example.com").await;
+    let token = reset_token_for(&app, "guessed@example.com", 1).await;
+    lock(&app, &id, "guessed@example.com", 2).await;
+
+    let response = reset(&app, &token, NEW_PASSWORD).await;
+
+    assert_eq!(
+        response.status(),
+        StatusCode::NO_CONTENT,
+        "the owner's way back in survives a guessing lock"
+    );
+    assert!(!app.user_row(&id).await.is_locked);
+    assert_eq!(
+        app.login("guessed@example.com", NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+// ------------------------------------------------------------------ suspended accounts
+
+/// The reset tokens ever minted for `user_id`.
+async fn reset_tokens_of(app: &TestApp, user_id: &str) -> u64 {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use user_management::db::entities::one_time_tokens;
+    one_time_tokens::Entity::find()
+        .filter(one_time_tokens::Column::UserId.eq(uuid::Uuid::parse_str(user_id).expect("id")))
+        .filter(one_time_tokens::Column::Purpose.eq("reset_password"))
+        .count(&app.db)
+        .await
+        .expect("count tokens")
+}
+
+async fn a_suspended_account_gets_a_notice_instead_of_a_link(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app_with_admin(backend).await else {
+        return;
+    };
+    let id = app.verified_account("suspended@example.com").await;
+    let (_, admin) = app.admin().await;
+    assert_eq!(app.lock_user(&admin, &id).await.status(), StatusCode::OK);
+
+    let unknown = answer(forgot(&app, "ghost@example.com").await).await;
+    let suspended = answer(forgot(&app, "suspended@example.com").await).await;
+
+    assert_eq!(suspended, unknown, "the answer is byte for byte the same");
+    let notice = app.mail_to("suspended@example.com", "suspended", 1).await;
+    let text = notice[0].text();
+    assert!(text.contains("administrator"), "{text}");
+    assert!(!text.contains("/password/reset"), "no reset link: {text}");
+    app.outbox_settled_for("suspended@example.com").await;
+    let links = app
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| crate::helpers::link_in(&m.text(), "/password/reset").is_some())
+        .count();
+    assert_eq!(links, 0, "no reset mail at all");
+    assert_eq!(reset_tokens_of(&app, &id).await, 0, "no token minted");
+}
+
+async fn the_suspension_notice_counts_against_the_hourly_share(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, |c| {
+        c.mail_recipient_limit = 2;
+        c.admin_email = Some(crate::helpers::ADMIN_EMAIL.into());
+        c.admin_password = Some(secrecy::SecretString::from(
+            crate::helpers::ADMIN_PASSWORD.to_owned(),
+        ));
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, admin) = app.admin().await;
+    let user = app
+        .create_user_as(&admin, "quiet@example.com", "AUTHENTICATED", json!({}))
+        .await;
+    let id = user["id"].as_str().expect("id");
+    assert_eq!(app.lock_user(&admin, id).await.status(), StatusCode::OK);
+
+    let first = answer(forgot(&app, "quiet@example.com").await).await;
+    app.mail_to("quiet@example.com", "suspended", 1).await;
+    let second = answer(forgot(&app, "quiet@example.com").await).await;
+    app.mail_to("quiet@example.com", "suspended", 2).await;
+    let third = answer(forgot(&app, "quiet@example.com").await).await;
+
+    assert_eq!(first, second);
+    assert_eq!(second, third, "the same answer past the limit");
+    app.outbox_settled_for("quiet@example.com").await;
+    assert_eq!(
+        app.delivered_to("quiet@example.com"),
+        2,
+        "nothing past the share"
+    );
+    assert_eq!(reset_tokens_of(&app, id).await, 0);
+}
+
 on_both_databases!(
     a_reset_does_not_undo_a_staff_lock,
+    a_staff_lock_ends_outstanding_reset_links,
+    a_failed_login_lock_keeps_outstanding_reset_links,
+    a_suspended_account_gets_a_notice_instead_of_a_link,
+    the_suspension_notice_counts_against_the_hourly_share,
     forgot_answers_alike_and_mails_only_accounts,
     forgot_takes_alike_long_for_unknown_and_known_addresses,
     a_reset_link_sets_the_new_password_once,

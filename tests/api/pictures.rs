@@ -11,7 +11,7 @@ use crate::helpers::{Backend, S3Server, TestApp, assert_problem, path_of, spawn_
 
 /// Where pictures go in a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
+pub(crate) enum Store {
     Local,
     S3,
 }
@@ -35,13 +35,13 @@ macro_rules! on_each_store {
 }
 
 /// An app with an environment admin, on `store`.
-struct Setup {
-    app: TestApp,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
     s3: Option<S3Server>,
 }
 
 impl Setup {
-    async fn new(
+    pub(crate) async fn new(
         backend: Backend,
         store: Store,
         configure: impl FnOnce(&mut user_management::config::Config),
@@ -65,7 +65,7 @@ impl Setup {
     }
 
     /// Every stored object key, read from the store itself (not through the service).
-    async fn objects(&self) -> Vec<String> {
+    pub(crate) async fn objects(&self) -> Vec<String> {
         match &self.s3 {
             Some(s3) => s3.keys().await,
             None => {
@@ -98,6 +98,26 @@ impl Setup {
         }
     }
 
+    /// Puts an object straight into the store, bypassing the service (as
+    /// an upload that lost a race used to leave one behind).
+    async fn plant(&self, key: &str, bytes: Vec<u8>) {
+        match &self.s3 {
+            Some(s3) => {
+                use object_store::ObjectStoreExt;
+                s3.client()
+                    .put(&object_store::path::Path::from(key), bytes.into())
+                    .await
+                    .expect("put object");
+            }
+            None => {
+                let root = self.app.config.storage_url.trim_start_matches("file://");
+                let path = std::path::Path::new(root).join(key);
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+                std::fs::write(path, bytes).expect("object file");
+            }
+        }
+    }
+
     async fn object(&self, key: &str) -> Vec<u8> {
         match &self.s3 {
             Some(s3) => s3.object(key).await,
@@ -109,13 +129,13 @@ impl Setup {
     }
 }
 
-fn photo(width: u32, height: u32) -> DynamicImage {
+pub(crate) fn photo(width: u32, height: u32) -> DynamicImage {
     DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
         Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 239) as u8])
     }))
 }
 
-fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+pub(crate) fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Vec::new();
     image
         .write_to(&mut Cursor::new(&mut out), format)
@@ -140,7 +160,7 @@ fn jpeg_with_gps() -> Vec<u8> {
     out
 }
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     path: &str,
     token: &str,
@@ -465,6 +485,11 @@ async fn bad_uploads_are_refused_and_change_nothing(backend: Backend, store: Sto
 /// A PNG declaring `width × height`, with a token IDAT chunk: what a
 /// decompression bomb looks like before anyone inflates it.
 fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    png_header(width, height, 8, 2)
+}
+
+/// As [`png_header_only`], at `depth` bits in PNG colour type `color_type`.
+pub(crate) fn png_header(width: u32, height: u32, depth: u8, color_type: u8) -> Vec<u8> {
     fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
         let mut body = kind.to_vec();
         body.extend_from_slice(data);
@@ -489,7 +514,7 @@ fn png_header_only(width: u32, height: u32) -> Vec<u8> {
     }
     let mut ihdr = width.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    ihdr.extend_from_slice(&[depth, color_type, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(chunk(b"IHDR", &ihdr));
     png.extend(chunk(
@@ -549,6 +574,143 @@ async fn staff_upload_for_others_within_reach(backend: Backend, store: Store) {
         "deleting a user deletes its pictures"
     );
 }
+
+/// The keys under `id`'s prefix.
+async fn objects_of(setup: &Setup, id: &str) -> Vec<String> {
+    let prefix = format!("avatars/{id}/");
+    let mut keys = setup.objects().await;
+    keys.retain(|k| k.starts_with(&prefix));
+    keys
+}
+
+async fn concurrent_uploads_leave_exactly_one_object(backend: Backend, store: Store) {
+    let Some(setup) = Setup::new(backend, store, |_| {}).await else {
+        return;
+    };
+    let app = &setup.app;
+    let (id, token, _) = app.verified_user("racer@example.com").await;
+
+    let uploads = (0..5u32).map(|i| {
+        let png = encode(&photo(60 + 7 * i, 50), ImageFormat::Png);
+        upload(app, "/me/picture", &token, "race.png", png)
+    });
+    let responses = futures_util::future::join_all(uploads).await;
+
+    let mut stored = 0;
+    for response in responses {
+        if response.status() == StatusCode::OK {
+            stored += 1;
+        } else {
+            let body = assert_problem(response, StatusCode::CONFLICT).await;
+            assert!(
+                body["detail"].as_str().expect("detail").contains("changed"),
+                "{body}"
+            );
+        }
+    }
+    assert!(stored >= 1, "one upload wins");
+    let objects = objects_of(&setup, &id).await;
+    assert_eq!(objects.len(), 1, "the losers removed theirs: {objects:?}");
+    let me: Value = app
+        .get("/me", Some(&token))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let url = me["profile_picture_url"].as_str().expect("url");
+    let file = objects[0].rsplit('/').next().expect("file");
+    assert!(url.ends_with(&format!("/{id}/{file}")), "{url} {objects:?}");
+    assert_eq!(app.get(&path_of(url), None).await.status(), StatusCode::OK);
+}
+
+/// Uploads a picture for `token`, plants a stray object beside it, checks
+/// both are served; returns their paths.
+async fn picture_and_stray(setup: &Setup, id: &str, token: &str) -> [String; 2] {
+    let app = &setup.app;
+    let png = encode(&photo(64, 64), ImageFormat::Png);
+    let user: Value = upload(app, "/me/picture", token, "a.png", png)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let picture = path_of(user["profile_picture_url"].as_str().expect("url"));
+    let stray = encode(&photo(32, 32), ImageFormat::Jpeg);
+    setup
+        .plant(&format!("avatars/{id}/0123456789abcdef.jpg"), stray)
+        .await;
+    let stray = format!("/pictures/{id}/0123456789abcdef.jpg");
+    for path in [&picture, &stray] {
+        assert_eq!(app.get(path, None).await.status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(objects_of(setup, id).await.len(), 2);
+    [picture, stray]
+}
+
+async fn assert_gone(setup: &Setup, id: &str, paths: &[String]) {
+    assert_eq!(objects_of(setup, id).await, Vec::<String>::new());
+    for path in paths {
+        let status = setup.app.get(path, None).await.status();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path} is still served");
+    }
+}
+
+async fn removal_and_account_deletion_empty_the_users_prefix(backend: Backend, store: Store) {
+    let Some(setup) = Setup::new(backend, store, |_| {}).await else {
+        return;
+    };
+    let app = &setup.app;
+    let (_, admin) = app.admin().await;
+    let (id, token, _) = app.verified_user("sweep@example.com").await;
+    let (other, other_token, _) = app.verified_user("neighbour@example.com").await;
+    let png = encode(&photo(40, 40), ImageFormat::Png);
+    let kept = upload(app, "/me/picture", &other_token, "n.png", png).await;
+    assert_eq!(kept.status(), StatusCode::OK);
+
+    let paths = picture_and_stray(&setup, &id, &token).await;
+    let removed = app
+        .request(Method::DELETE, "/me/picture")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(removed.status(), StatusCode::OK);
+    assert_gone(&setup, &id, &paths).await;
+
+    let paths = picture_and_stray(&setup, &id, &token).await;
+    let deleted = app.delete_user(&admin, &id).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_gone(&setup, &id, &paths).await;
+    assert_eq!(
+        objects_of(&setup, &other).await.len(),
+        1,
+        "another user's picture stays"
+    );
+}
+
+/// As `on_each_store!`, and `postgres_local` too.
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::Store;
+                use $crate::helpers::Backend;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_local() { super::$name(Backend::Sqlite, Store::Local).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_local() { super::$name(Backend::Postgres, Store::Local).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_s3() { super::$name(Backend::Sqlite, Store::S3).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_s3() { super::$name(Backend::Postgres, Store::S3).await }
+            }
+        )*
+    };
+}
+
+on_every_store!(
+    concurrent_uploads_leave_exactly_one_object,
+    removal_and_account_deletion_empty_the_users_prefix,
+);
 
 on_each_store!(
     each_format_becomes_a_stored_512_square,

@@ -1,6 +1,6 @@
 //! The token endpoint, `POST /login` (and `/token`): the RFC 6749 error
 //! table, the password and refresh grants, refresh-token rotation with
-//! reuse detection, and equal timing for unknown emails and wrong passwords.
+//! reuse detection (of issued tokens only, not forged ones), and equal timing for unknown emails and wrong passwords.
 
 use std::time::{Duration, Instant};
 
@@ -331,6 +331,59 @@ async fn unknown_forged_and_expired_refresh_tokens_are_invalid_grant(backend: Ba
     assert_oauth_error(expired, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
 
+async fn a_forged_older_generation_does_not_revoke_the_session(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (_, access_token, first) = app.verified_user("victim@example.com").await;
+    let sid = uuid_claim(&jwt_claims(&access_token), "sid");
+    let second = assert_tokens(app.refresh(&first).await).await;
+    let third = assert_tokens(app.refresh(refresh(&second)).await).await;
+    let before = sessions::Entity::find_by_id(sid)
+        .one(&app.db)
+        .await
+        .expect("query")
+        .expect("session");
+    assert_eq!(before.generation, 2);
+
+    // Someone who knows the session id (it is in every access token) forges
+    // tokens of every older generation, and of the current one.
+    for generation in [0, 1, 2, -1, i32::MIN] {
+        let forged = new_refresh_token(sid, generation);
+        let response = app.refresh(&forged).await;
+        assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    }
+
+    let after = sessions::Entity::find_by_id(sid)
+        .one(&app.db)
+        .await
+        .expect("query")
+        .expect("session");
+    assert_eq!(after, before, "forged tokens change nothing");
+    assert_eq!(
+        app.get("/me", Some(access(&third))).await.status(),
+        StatusCode::OK,
+        "the victim's session is alive"
+    );
+    // A token the server really issued, two rotations ago, is just invalid.
+    let stale = app.refresh(&first).await;
+    assert_oauth_error(stale, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert_eq!(
+        app.get("/me", Some(access(&third))).await.status(),
+        StatusCode::OK
+    );
+    // The previous token, replayed for real, still revokes the session.
+    let replay = app.refresh(refresh(&second)).await;
+    assert_oauth_error(replay, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert_eq!(
+        app.get("/me", Some(access(&third))).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a genuine replay revokes the session"
+    );
+    let current = app.refresh(refresh(&third)).await;
+    assert_oauth_error(current, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
 async fn concurrent_refreshes_with_one_token_succeed_once(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -410,6 +463,7 @@ on_both_databases!(
     refresh_rotates_both_tokens,
     reusing_a_rotated_refresh_token_revokes_the_session,
     unknown_forged_and_expired_refresh_tokens_are_invalid_grant,
+    a_forged_older_generation_does_not_revoke_the_session,
     concurrent_refreshes_with_one_token_succeed_once,
     unknown_email_and_wrong_password_take_alike_long,
 );

@@ -2,7 +2,9 @@
 
 pub mod audit_events;
 pub mod device_tokens;
+pub mod email_changes;
 pub mod email_outbox;
 pub mod one_time_tokens;
 pub mod sessions;
+pub mod unknown_login_failures;
 pub mod users;

@@ -1,9 +1,11 @@
-//! `sessions`: one per login; holds the hash of the current refresh token.
+//! `sessions`: one per login; holds the hash of the current refresh token
+//! and of the one before it.
 
 use sea_orm::entity::prelude::*;
 
-/// One session row. `generation` counts refresh-token rotations: a token of
-/// an older generation presented again is reuse, and revokes the session.
+/// One session row. `generation` counts refresh-token rotations: the token
+/// of the previous generation presented again (its digest is
+/// `previous_refresh_token_hash`) is reuse, and revokes the session.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
@@ -18,6 +20,7 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub user_agent: Option<String>,
     pub client_addr: Option<String>,
+    pub previous_refresh_token_hash: Option<String>,
 }
 
 /// Relations of a session.

@@ -19,7 +19,7 @@ use crate::http::extract::{Json, Path};
 use crate::http::openapi::responses;
 use crate::state::AppState;
 use crate::storage::Storage;
-use crate::users::one_time_tokens::{self, Purpose};
+use crate::users::one_time_tokens;
 use crate::users::repo;
 use crate::users::requests::{ProfessionalRequest, RoleRequest};
 use crate::users::views::{UserResponse, staff_view};
@@ -132,7 +132,7 @@ pub async fn change_role(db: &Db, actor: Actor, id: UserId, role: Role) -> Resul
         .await?;
     }
     let updated = repo::find_target(&tx, id).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(updated)
 }
 
@@ -185,8 +185,9 @@ pub async fn unlock_user(
     Ok(axum::Json(staff_view(&state, &viewer, updated)))
 }
 
-/// Locks (ending the user's sessions) or unlocks (resetting the failed-login
-/// count) an account, audited. Locking the last active ADMIN is refused (409).
+/// Locks (ending the user's sessions, devices and outstanding links) or
+/// unlocks (resetting the failed-login count) an account, audited. Locking
+/// the last active ADMIN is refused (409).
 pub async fn set_lock(db: &Db, actor: Actor, id: UserId, lock: bool) -> Result<users::Model> {
     let tx = db::begin(db).await?;
     let user = repo::find_target(&tx, id).await?;
@@ -207,10 +208,10 @@ pub async fn set_lock(db: &Db, actor: Actor, id: UserId, lock: bool) -> Result<u
     if lock {
         sessions::revoke_all(&tx, user.id, None).await?;
         device_tokens::revoke_all(&tx, user.id).await?;
-        one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
+        one_time_tokens::retire_every_link(&tx, user.id).await?;
     }
     let updated = repo::find_target(&tx, id).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(updated)
 }
 
@@ -271,13 +272,14 @@ pub async fn change_professional(
         .await?;
     }
     let updated = repo::find_target(&tx, id).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(updated)
 }
 
-/// Deletes a user with their sessions and stored picture, audited. The
+/// Deletes a user with their sessions and stored pictures, audited. The
 /// last active ADMIN cannot be deleted (409). Objects go first: with storage
-/// down this is a 503 and nothing is deleted.
+/// down this is a 503 and nothing is deleted; once the row is gone, what an
+/// upload in flight stored meanwhile is swept too.
 pub async fn delete_user(db: &Db, storage: &Storage, actor: Actor, id: UserId) -> Result<()> {
     let tx = db::begin(db).await?;
     let user = repo::find_target(&tx, id).await?;
@@ -287,6 +289,7 @@ pub async fn delete_user(db: &Db, storage: &Storage, actor: Actor, id: UserId) -
     repo::delete(&tx, user.id).await?;
     let details = json!({ "nickname": user.nickname, "role": user.role, "via": actor.via() });
     audit::record(&tx, actor.id(), Some(user.id), Action::UserDeleted, details).await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
+    crate::pictures::store::delete_leftovers(storage, user.id).await;
     Ok(())
 }

@@ -4,16 +4,17 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::actions;
+use super::actions::{self, Actor};
 use super::listing::{ListQuery, Listing, UserPage};
 use super::permissions::{self, Act};
 use crate::auth::extractor::{Admin, Staff};
-use crate::db;
+use crate::db::{self, Db, entities::users};
 use crate::domain::{Email, Role, UserId};
 use crate::error::{AppError, Result};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::responses;
 use crate::state::AppState;
+use crate::users::email_change;
 use crate::users::profile_fields::Errors;
 use crate::users::registration::{Origin, create_account};
 use crate::users::repo;
@@ -122,7 +123,9 @@ pub async fn get_user(
     Ok(axum::Json(staff_view(&state, &viewer, user)))
 }
 
-/// Updates profile fields and email (partial; `PUT` is the same).
+/// Updates profile fields and email (partial; `PUT` is the same). Only an
+/// ADMIN changes an address: the user must verify the new one, the old one
+/// is told, and the user's outstanding links die.
 #[utoipa::path(
     patch,
     path = "/users/{id}",
@@ -148,27 +151,42 @@ pub async fn update_user(
     Path(id): Path<UserId>,
     Json(request): Json<StaffUpdateRequest>,
 ) -> Result<axum::Json<UserResponse>> {
-    let user = repo::find_target(&state.db, id).await?;
-    let is_self = user.id == viewer.id();
-    permissions::check(viewer.role, Act::Update, user.role, is_self)?;
+    let (updated, mailed) = staff_update(&state.db, (&viewer).into(), id, request).await?;
+    if mailed {
+        state.mail_queued();
+    }
+    Ok(axum::Json(staff_view(&state, &viewer, updated)))
+}
+
+/// Staff edit of a user's profile fields and email, in one transaction: all
+/// of it or nothing. A change of address is an ADMIN's (see
+/// `email_change::staff_change`). Returns the user and whether mail was queued.
+pub async fn staff_update(
+    db: &Db,
+    actor: Actor,
+    id: UserId,
+    request: StaffUpdateRequest,
+) -> Result<(users::Model, bool)> {
+    let tx = db::begin(db).await?;
+    let user = repo::find_target(&tx, id).await?;
+    actor.check(Act::Update, &user)?;
     let profile = request.raw_profile();
-    let email = request.email;
     let mut errors = Errors::default();
-    let email = email.and_then(|e| errors.check("email", Email::parse(&e)));
+    let email = request
+        .email
+        .and_then(|e| errors.check("email", Email::parse(&e)));
     let changes = profile.parse(&mut errors);
     errors.finish()?;
-    let tx = db::begin(&state.db).await?;
-    if let Some(email) = &email {
-        repo::set_email(&tx, &user, email)
-            .await
-            .map_err(repo::conflict_or)?;
-    }
+    let mailed = match &email {
+        Some(email) => email_change::staff_change(&tx, actor, &user, email).await?,
+        None => false,
+    };
     let fresh = repo::find_target(&tx, id).await?;
     let updated = repo::update_profile(&tx, fresh, changes)
         .await
         .map_err(repo::conflict_or)?;
-    tx.commit().await?;
-    Ok(axum::Json(staff_view(&state, &viewer, updated)))
+    db::commit(tx).await?;
+    Ok((updated, mailed))
 }
 
 /// `PUT /users/{id}`: the same partial update as `PATCH`.

@@ -16,7 +16,9 @@
 //! Password hashes are exported only when asked for; the column stays,
 //! empty. A row imported with an empty `hashed_password` gets an account
 //! without a usable password ([`NO_PASSWORD`]): its owner sets one with a
-//! password reset.
+//! password reset. A bcrypt hash is stored wrapped in Argon2id
+//! ([`WRAPPED_BCRYPT`](crate::auth::hashing::WRAPPED_BCRYPT)); hashes whose
+//! parameters exceed the caps of [`check_imported`] are refused.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -26,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::audit::{self, Action};
-use crate::auth::hashing::{NO_PASSWORD, is_supported_hash};
+use crate::auth::hashing::{
+    NO_PASSWORD, PasswordHashing, check_imported, is_bcrypt, is_supported_hash,
+};
 use crate::db::{self, Db, entities::users};
 use crate::domain::{Email, Nickname, Role};
 use crate::error::AppError;
@@ -210,6 +214,9 @@ pub struct ImportOptions {
     pub nicknames: Box<dyn FnMut() -> Nickname + Send>,
     /// Called after each row with the report so far and the number of rows.
     pub progress: Progress,
+    /// Wraps imported bcrypt hashes in Argon2id; `None`: a pool with the
+    /// service's parameters.
+    pub hashing: Option<PasswordHashing>,
 }
 
 impl Default for ImportOptions {
@@ -218,6 +225,7 @@ impl Default for ImportOptions {
             dry_run: false,
             nicknames: Box::new(Nickname::generate),
             progress: Box::new(|_, _| {}),
+            hashing: None,
         }
     }
 }
@@ -234,13 +242,17 @@ pub async fn import(
 ) -> anyhow::Result<ImportReport> {
     let rows = read_rows(input)?;
     let total = rows.len() as u64;
+    let hashing = match options.hashing.take() {
+        Some(hashing) => hashing,
+        None => PasswordHashing::with_defaults()?,
+    };
     let mut report = ImportReport::default();
     let mut planned = Planned::default();
     for (line, row) in rows {
         let outcome = match row.and_then(validate) {
             Err(message) => Err(message),
             Ok(valid) if options.dry_run => planned.check(db, &valid).await,
-            Ok(valid) => write(db, valid, &mut options.nicknames).await,
+            Ok(valid) => write(db, valid, &mut options.nicknames, &hashing).await,
         };
         match outcome {
             Ok(true) => report.created += 1,
@@ -327,14 +339,11 @@ fn validate(row: Row) -> Result<Valid, String> {
     let email_verified = errors.check("email_verified", parse_bool(&row.email_verified));
     let hashed_password = if row.hashed_password.trim().is_empty() {
         NO_PASSWORD.to_owned()
-    } else if is_supported_hash(&row.hashed_password) {
-        row.hashed_password
-    } else {
-        errors.push(
-            "hashed_password",
-            "must be empty or an Argon2 or bcrypt ($2a$/$2b$/$2y$) hash",
-        );
+    } else if let Err(message) = check_imported(&row.hashed_password) {
+        errors.push("hashed_password", message);
         String::new()
+    } else {
+        row.hashed_password
     };
     if let Err(AppError::Validation(fields)) = errors.finish() {
         return Err(fields
@@ -399,8 +408,9 @@ impl Planned {
 /// `Ok(true)` created, `Ok(false)` already there, `Err` why the row is refused.
 async fn write(
     db: &Db,
-    valid: Valid,
+    mut valid: Valid,
     nicknames: &mut (dyn FnMut() -> Nickname + Send),
+    hashing: &PasswordHashing,
 ) -> Result<bool, String> {
     if repo::find_by_email(db, &valid.email)
         .await
@@ -408,6 +418,10 @@ async fn write(
         .is_some()
     {
         return Ok(false);
+    }
+    if is_bcrypt(&valid.hashed_password) {
+        let bcrypt_hash = std::mem::take(&mut valid.hashed_password);
+        valid.hashed_password = hashing.wrap_bcrypt(bcrypt_hash).await.map_err(failure)?;
     }
     let chosen = valid.profile.nickname.clone();
     for _ in 0..NICKNAME_ATTEMPTS {
@@ -440,7 +454,7 @@ async fn insert(db: &Db, valid: &Valid, nickname: Nickname) -> Result<(), AppErr
     let user = match inserted {
         Ok(user) => user,
         Err(err) => {
-            tx.rollback().await?;
+            db::rollback(tx).await?;
             return Err(repo::conflict_or(err));
         }
     };
@@ -455,7 +469,7 @@ async fn insert(db: &Db, valid: &Valid, nickname: Nickname) -> Result<(), AppErr
         json!({ "role": valid.role, "via": "import" }),
     )
     .await?;
-    tx.commit().await?;
+    db::commit(tx).await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! | list/search users, read any user | no | yes | yes |
 //! | create user | no | role ≤ AUTHENTICATED | any role |
 //! | update another user's profile fields | no | users below MANAGER | yes |
+//! | change another user's email | no | no | yes |
 //! | lock / unlock a user | no | users below MANAGER | yes |
 //! | set professional status | no | yes | yes |
 //! | change a role, delete a user, read the audit log | no | no | yes |
@@ -19,8 +20,10 @@ use crate::error::AppError;
 pub enum Act {
     /// Read the user (staff view).
     Read,
-    /// Update profile fields and email.
+    /// Update profile fields.
     Update,
+    /// Change the email address (a new mailbox receives the reset links).
+    ChangeEmail,
     /// Lock or unlock.
     Lock,
     /// Set professional status.
@@ -41,7 +44,7 @@ pub fn may(actor: Role, act: Act, target: Role, is_self: bool) -> bool {
             actor == Role::Admin || (actor == Role::Manager && (is_self || target < Role::Manager))
         }
         Act::Lock => actor == Role::Admin || (actor == Role::Manager && target < Role::Manager),
-        Act::ChangeRole | Act::Delete => actor == Role::Admin,
+        Act::ChangeEmail | Act::ChangeRole | Act::Delete => actor == Role::Admin,
     }
 }
 
@@ -55,6 +58,7 @@ pub fn check(actor: Role, act: Act, target: Role, is_self: bool) -> Result<(), A
             match act {
                 Act::Read => "read",
                 Act::Update => "update",
+                Act::ChangeEmail => "change the email of",
                 Act::Lock => "lock or unlock",
                 Act::SetProfessional => "set the professional status of",
                 Act::ChangeRole => "change the role of",
@@ -87,6 +91,12 @@ mod tests {
             assert!(may(Admin, Act::Delete, target, false));
             assert!(!may(Manager, Act::Delete, target, false));
             assert!(!may(Manager, Act::ChangeRole, target, false));
+            assert!(!may(Manager, Act::ChangeEmail, target, false));
+            assert!(
+                !may(Manager, Act::ChangeEmail, target, true),
+                "not even their own"
+            );
+            assert!(may(Admin, Act::ChangeEmail, target, false));
             assert!(may(Manager, Act::SetProfessional, target, false));
         }
         assert!(may(Manager, Act::Update, Authenticated, false));

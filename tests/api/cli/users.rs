@@ -17,7 +17,7 @@ use crate::helpers::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, WRONG, spawn_app, spawn_app_with_admin,
 };
 use crate::on_both_databases;
-use user_management::auth::hashing::NO_PASSWORD;
+use user_management::auth::hashing::{NO_PASSWORD, WRAPPED_BCRYPT};
 use user_management::db::entities::users;
 use user_management::domain::Nickname;
 use user_management::users::admin::csv::{self as csv_io, ImportOptions};
@@ -385,7 +385,17 @@ async fn bcrypt_hashes_import_log_in_and_become_argon2id(backend: Backend) {
 
     for (email, imported) in [("legacy.b@example.com", &b), ("legacy.a@example.com", &a)] {
         let before = app.user_by_email(email).await.expect("imported");
-        assert_eq!(&before.password_hash, imported, "the hash is kept as is");
+        let stored = &before.password_hash;
+        assert!(
+            stored.starts_with(&format!("{WRAPPED_BCRYPT}2b$04$")) && stored.contains("$argon2id$"),
+            "stored wrapped in Argon2id: {stored}"
+        );
+        assert!(
+            !stored.contains(&imported[29..]),
+            "the bcrypt output itself is not stored"
+        );
+        let wrong = app.login(email, WRONG).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
         let me = app.me_after_login(email, LEGACY).await;
         assert_eq!(me["email"], email);
         let after = app.user_by_email(email).await.expect("row").password_hash;
@@ -395,6 +405,58 @@ async fn bcrypt_hashes_import_log_in_and_become_argon2id(backend: Backend) {
     let me = app.me_after_login("legacy.b@example.com", LEGACY).await;
     assert_eq!(me["nickname"], "legacy_b");
     assert_eq!(me["first_name"], "Grace");
+}
+
+/// Imported hashes whose parameters would let one login hold gigabytes or
+/// a hashing slot for minutes are refused, each row with its reason.
+async fn import_refuses_hashes_above_the_parameter_caps(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    // Quoted: the parameters hold commas.
+    let argon2 = |params: &str| {
+        format!(
+            "\"$argon2id$v=19${params}$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA\""
+        )
+    };
+    let costly_bcrypt = bcrypt_hash(LEGACY).replacen("$04$", "$15$", 1);
+    let csv = format!(
+        "{CSV_HEADER}\n\
+         at.cap@example.com,,,,,,,,AUTHENTICATED,false,true,{}\n\
+         memory@example.com,,,,,,,,AUTHENTICATED,false,true,{}\n\
+         iterations@example.com,,,,,,,,AUTHENTICATED,false,true,{}\n\
+         lanes@example.com,,,,,,,,AUTHENTICATED,false,true,{}\n\
+         rounds@example.com,,,,,,,,AUTHENTICATED,false,true,{costly_bcrypt}\n",
+        argon2("m=65536,t=10,p=4"),
+        argon2("m=4194304,t=2,p=1"),
+        argon2("m=19456,t=1000,p=1"),
+        argon2("m=19456,t=2,p=16"),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write_file(dir.path(), "costly.csv", &csv);
+
+    let (out, err) = cli_failing(&app, &["users", "import", arg(&path)]);
+
+    assert!(
+        out.contains("created 1, skipped 0 existing, refused 4"),
+        "{out}\n{err}"
+    );
+    for (line, params) in [
+        (3, "m=4194304,t=2,p=1"),
+        (4, "m=19456,t=1000,p=1"),
+        (5, "m=19456,t=2,p=16"),
+    ] {
+        let expected = format!(
+            "line {line}: hashed_password: Argon2 parameters {params} exceed the limit m=65536,t=10,p=4"
+        );
+        assert!(err.contains(&expected), "{expected}\n{err}");
+    }
+    assert!(
+        err.contains("line 6: hashed_password: bcrypt cost 15 exceeds the limit of 14"),
+        "{err}"
+    );
+    assert_eq!(app.user_count().await, 1, "only the row within the caps");
+    assert!(app.user_by_email("at.cap@example.com").await.is_some());
 }
 
 // ------------------------------------------------------------ formulas, no hashes
@@ -555,6 +617,7 @@ on_both_databases!(
     export_then_import_round_trips_users_and_their_passwords,
     import_reports_bad_rows_by_line_and_writes_only_good_ones,
     bcrypt_hashes_import_log_in_and_become_argon2id,
+    import_refuses_hashes_above_the_parameter_caps,
     formula_cells_are_exported_quoted_and_imported_exact,
     accounts_imported_without_hashes_must_reset_their_password,
 );

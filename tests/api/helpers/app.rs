@@ -7,6 +7,7 @@ use user_management::config::Config;
 use user_management::db::Db;
 use user_management::shutdown::{self, Trigger};
 use user_management::startup::Application;
+use user_management::state::AppState;
 
 use super::Backend;
 use super::postgres::PgDatabase;
@@ -43,6 +44,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The configuration it runs with.
     pub config: Config,
+    /// Its shared state (to hold a budget or read a setting in a test).
+    pub state: AppState,
     trigger: Trigger,
     _data_dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
@@ -107,6 +110,7 @@ pub async fn spawn_app_with(
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.state().db.clone();
+    let state = app.state().clone();
     let (trigger, shutdown) = shutdown::channel();
     tokio::spawn(app.serve(shutdown));
     Some(TestApp {
@@ -119,6 +123,7 @@ pub async fn spawn_app_with(
         smtp,
         backend,
         config,
+        state,
         trigger,
         _data_dir: data_dir,
         _pg: pg,

@@ -163,6 +163,11 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The directory it runs in.
     pub fn dir(&self) -> &Path {
         &self.dir
