@@ -259,6 +259,22 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|e| format!("{e} (examples: 30s, 15m, 24h, 14d)"))
 }
 
+/// Each `RETURN_TO_ORIGINS` entry is an http(s) origin, nothing more.
+fn check_return_to_origins(origins: &[String]) -> Result<(), ConfigError> {
+    for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        match url::Url::parse(origin) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.path() == "/" => {}
+            _ => {
+                return Err(invalid(
+                    "RETURN_TO_ORIGINS",
+                    format!("{origin} is not an origin like https://app.example.com"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn parse_colour(value: &str) -> Result<String, String> {
     let value = value.trim();
     let hex = value.strip_prefix('#').unwrap_or("");
@@ -361,17 +377,7 @@ impl Config {
         if let Err(e) = crate::http::client::TrustedProxies::parse(&self.trusted_proxies) {
             return Err(invalid("TRUSTED_PROXIES", e));
         }
-        for origin in self.return_to_origins.iter().filter(|o| !o.trim().is_empty()) {
-            match url::Url::parse(origin.trim()) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.path() == "/" => {}
-                _ => {
-                    return Err(invalid(
-                        "RETURN_TO_ORIGINS",
-                        format!("{origin} is not an origin like https://app.example.com"),
-                    ));
-                }
-            }
-        }
+        check_return_to_origins(&self.return_to_origins)?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(invalid(
                 "ADMIN_PASSWORD",

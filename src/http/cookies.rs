@@ -61,12 +61,21 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others_and_set_safely() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; um_x=two; b="));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; um_x=two; b="),
+        );
         assert_eq!(get(&headers, "um_x"), Some("two"));
         assert_eq!(get(&headers, "b"), None);
         assert_eq!(get(&headers, "c"), None);
-        let value = set("um_x", "v", Some(Duration::from_secs(60)), SameSite::Lax, true)
-            .expect("header");
+        let value = set(
+            "um_x",
+            "v",
+            Some(Duration::from_secs(60)),
+            SameSite::Lax,
+            true,
+        )
+        .expect("header");
         assert_eq!(
             value,
             "um_x=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"

@@ -123,7 +123,10 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ));
     let normalized = NormalizePathLayer::trim_trailing_slash().layer(api_router);
-    edge(docs(api_doc).merge(pages).fallback_service(normalized), &config)
+    edge(
+        docs(api_doc).merge(pages).fallback_service(normalized),
+        &config,
+    )
 }
 
 /// The cross-cutting layers around `app`, outermost last: the panic handler

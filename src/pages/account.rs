@@ -39,7 +39,10 @@ fn own_picture(state: &AppState, user: &users::Model) -> String {
         .as_ref()
         .and(user.profile_picture_url.as_deref())
         .and_then(|url| url.strip_prefix(state.config.base_url()));
-    uploaded.map_or_else(|| format!("/pictures/{}/default.svg", user.id), str::to_owned)
+    uploaded.map_or_else(
+        || format!("/pictures/{}/default.svg", user.id),
+        str::to_owned,
+    )
 }
 
 fn profile_values(user: &users::Model) -> serde_json::Value {
@@ -56,19 +59,26 @@ fn profile_values(user: &users::Model) -> serde_json::Value {
 /// The account page of `user`.
 pub fn account_view(state: &AppState, user: &users::Model) -> View {
     View::new("account.html", "Your account")
-        .with("user", json!({
-            "email": user.email,
-            "email_verified": user.email_verified,
-            "role": user.role.to_string(),
-            "is_professional": user.is_professional,
-        }))
+        .with(
+            "user",
+            json!({
+                "email": user.email,
+                "email_verified": user.email_verified,
+                "role": user.role.to_string(),
+                "is_professional": user.is_professional,
+            }),
+        )
         .with("picture_url", own_picture(state, user))
         .with("has_picture", user.picture_key.is_some())
         .values(profile_values(user))
 }
 
 /// `GET /account`.
-pub async fn account_page(State(state): State<AppState>, signed_in: SignedIn, Query(done): Query<Done>) -> Response {
+pub async fn account_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(done): Query<Done>,
+) -> Response {
     let mut view = account_view(&state, &signed_in.session.user);
     if let Some(sentence) = done_sentence(done.done.as_deref()) {
         view = view.notice(sentence);
@@ -94,7 +104,8 @@ impl ProfileForm {
             Some((!value.is_empty()).then(|| value.to_owned()))
         };
         UpdateProfileRequest {
-            nickname: (!self.nickname.trim().is_empty()).then(|| Some(self.nickname.trim().to_owned())),
+            nickname: (!self.nickname.trim().is_empty())
+                .then(|| Some(self.nickname.trim().to_owned())),
             first_name: clearable(&self.first_name),
             last_name: clearable(&self.last_name),
             bio: clearable(&self.bio),
@@ -106,7 +117,11 @@ impl ProfileForm {
 }
 
 /// `POST /account`: saves the profile, or shows each mistake by its field.
-pub async fn save_profile(State(state): State<AppState>, signed_in: SignedIn, PageForm(form): PageForm<ProfileForm>) -> Response {
+pub async fn save_profile(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<ProfileForm>,
+) -> Response {
     let user = signed_in.session.user.clone();
     match me::update_profile(&state, user, &form.request()).await {
         Ok(_) => see_other(&state, "/account?done=profile"),

@@ -15,7 +15,7 @@ use super::visitor::Visitor;
 use crate::email::MailKind;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::users::{deferred_mail, password_reset, verification};
+use crate::users::{deferred_mail, email_change, password_reset, verification};
 
 /// `GET /confirm-email/{user_id}/{token}`: a button that confirms.
 pub async fn confirm_page(
@@ -51,7 +51,11 @@ pub async fn confirm(
 }
 
 fn verified() -> View {
-    View::message("Your email is verified", &["You can sign in now."], Some(("/sign-in", "Sign in")))
+    View::message(
+        "Your email is verified",
+        &["You can sign in now."],
+        Some(("/sign-in", "Sign in")),
+    )
 }
 
 fn encode(part: &str) -> String {
@@ -71,7 +75,11 @@ pub struct ForgotForm {
 
 /// `POST /forgot-password`: the same answer whether or not the address
 /// has an account, as `POST /password/forgot` gives.
-pub async fn forgot(State(state): State<AppState>, visitor: Visitor, PageForm(form): PageForm<ForgotForm>) -> Response {
+pub async fn forgot(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<ForgotForm>,
+) -> Response {
     match deferred_mail::queue_request(&state, &form.email, MailKind::PasswordResetRequest).await {
         Ok(()) => View::message(
             "Check your inbox",
@@ -93,7 +101,11 @@ pub struct ResetLink {
 }
 
 /// `GET /reset-password?token=…`: the new-password form.
-pub async fn reset_page(State(state): State<AppState>, visitor: Visitor, Query(link): Query<ResetLink>) -> Response {
+pub async fn reset_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(link): Query<ResetLink>,
+) -> Response {
     View::new("reset_password.html", "Choose a new password")
         .with("token", link.token)
         .render(&state, &visitor)
@@ -108,7 +120,11 @@ pub struct ResetForm {
 
 /// `POST /reset-password`: sets the password; a used or expired link ends
 /// on the page that sends a new one.
-pub async fn reset(State(state): State<AppState>, visitor: Visitor, PageForm(form): PageForm<ResetForm>) -> Response {
+pub async fn reset(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<ResetForm>,
+) -> Response {
     match password_reset::reset_with_token(&state, &form.token, &form.new_password).await {
         Ok(()) => View::message(
             "Your password is changed",
@@ -116,12 +132,53 @@ pub async fn reset(State(state): State<AppState>, visitor: Visitor, PageForm(for
             Some(("/sign-in", "Sign in")),
         )
         .render(&state, &visitor),
-        Err(AppError::BadRequest(_)) => View::new("forgot_password.html", "This link is no longer valid")
-            .error("The link has expired or was already used. Ask for a new one here.")
-            .status(StatusCode::BAD_REQUEST)
-            .render(&state, &visitor),
+        Err(AppError::BadRequest(_)) => {
+            View::new("forgot_password.html", "This link is no longer valid")
+                .error("The link has expired or was already used. Ask for a new one here.")
+                .status(StatusCode::BAD_REQUEST)
+                .render(&state, &visitor)
+        }
         Err(err) => View::new("reset_password.html", "Choose a new password")
             .with("token", Some(form.token))
+            .failed(err)
+            .render(&state, &visitor),
+    }
+}
+
+/// `GET /confirm-new-email?token=…`: a button that confirms a new address.
+pub async fn new_email_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(link): Query<ResetLink>,
+) -> Response {
+    View::new("confirm_new_email.html", "Confirm your new email")
+        .with("token", link.token.unwrap_or_default())
+        .render(&state, &visitor)
+}
+
+/// The confirmation form of a new address.
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    token: String,
+}
+
+/// `POST /confirm-new-email`: the account moves to the new address.
+pub async fn confirm_new_email(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<TokenForm>,
+) -> Response {
+    match email_change::confirm_change(&state.db, &form.token).await {
+        Ok(user) => {
+            state.mail_queued();
+            View::message(
+                "Your new email is confirmed",
+                &[&format!("Your account now uses {}.", user.email)],
+                Some(("/account", "Go to your account")),
+            )
+            .render(&state, &visitor)
+        }
+        Err(err) => View::message("Confirm your new email", &[], None)
             .failed(err)
             .render(&state, &visitor),
     }

@@ -19,9 +19,9 @@ pub mod visitor;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::handler::Handler;
 use axum::routing::{MethodRouter, get, post};
 
 use crate::http::client::ClientAddr;
@@ -33,20 +33,45 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(sign_in::home))
-        .route("/sign-in", get(sign_in::sign_in_page).merge(limited(&state, sign_in::sign_in)))
+        .route(
+            "/sign-in",
+            get(sign_in::sign_in_page).merge(limited(&state, sign_in::sign_in)),
+        )
         .route("/sign-out", post(sign_in::sign_out))
-        .route("/sign-up", get(sign_up::sign_up_page).merge(limited(&state, sign_up::sign_up)))
-        .route("/forgot-password", get(email_links::forgot_page).merge(limited(&state, email_links::forgot)))
-        .route("/reset-password", get(email_links::reset_page).merge(limited(&state, email_links::reset)))
+        .route(
+            "/sign-up",
+            get(sign_up::sign_up_page).merge(limited(&state, sign_up::sign_up)),
+        )
+        .route(
+            "/forgot-password",
+            get(email_links::forgot_page).merge(limited(&state, email_links::forgot)),
+        )
+        .route(
+            "/reset-password",
+            get(email_links::reset_page).merge(limited(&state, email_links::reset)),
+        )
         .route(
             "/confirm-email/{user_id}/{token}",
             get(email_links::confirm_page).merge(limited(&state, email_links::confirm)),
         )
-        .route("/account", get(account::account_page).post(account::save_profile))
-        .route("/account/password", get(account::password_page).post(account::change_password))
+        .route(
+            "/confirm-new-email",
+            get(email_links::new_email_page).merge(limited(&state, email_links::confirm_new_email)),
+        )
+        .route(
+            "/account",
+            get(account::account_page).post(account::save_profile),
+        )
+        .route(
+            "/account/password",
+            get(account::password_page).post(account::change_password),
+        )
         .route("/account/sessions", get(sessions::sessions_page))
         .route("/account/sessions/{id}/end", post(sessions::end_session))
-        .route("/account/sessions/end-others", post(sessions::end_other_sessions))
+        .route(
+            "/account/sessions/end-others",
+            post(sessions::end_other_sessions),
+        )
         .route("/assets/style.css", get(assets::style))
         .route("/assets/theme.css", get(assets::theme))
         .route("/assets/logo", get(assets::logo))
@@ -62,7 +87,12 @@ where
 }
 
 /// The shared per-address budget; past it, a page that says when to retry.
-async fn limit(State(state): State<AppState>, ClientAddr(client): ClientAddr, request: Request, next: Next) -> Response {
+async fn limit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    request: Request,
+    next: Next,
+) -> Response {
     ratelimit::admit(&state.auth_rate_limit, client, request, next)
         .await
         .unwrap_or_else(|wait| sign_in::rate_limited(&state, wait))

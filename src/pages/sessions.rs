@@ -22,18 +22,24 @@ pub async fn sessions_page(State(state): State<AppState>, signed_in: SignedIn) -
     let current = signed_in.session.session.id;
     let rows = match sessions::live_of(&state.db, signed_in.session.user.id).await {
         Ok(rows) => rows,
-        Err(err) => return View::message("Sessions", &[], None).failed(err.into()).render(&state, &signed_in.visitor),
+        Err(err) => {
+            return View::message("Sessions", &[], None)
+                .failed(err.into())
+                .render(&state, &signed_in.visitor);
+        }
     };
     let listed: Vec<_> = rows
         .into_iter()
-        .map(|s| json!({
-            "id": s.id,
-            "current": s.id == current,
-            "user_agent": s.user_agent,
-            "client_addr": s.client_addr,
-            "created_at": when(s.created_at),
-            "last_used_at": when(s.last_used_at),
-        }))
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "current": s.id == current,
+                "user_agent": s.user_agent,
+                "client_addr": s.client_addr,
+                "created_at": when(s.created_at),
+                "last_used_at": when(s.last_used_at),
+            })
+        })
         .collect();
     View::new("sessions.html", "Your sessions")
         .with("sessions", listed)
@@ -54,7 +60,9 @@ pub async fn end_session(
     };
     match result {
         Ok(()) => see_other(&state, "/account/sessions"),
-        Err(err) => View::message("Sessions", &[], None).failed(err.into()).render(&state, &signed_in.visitor),
+        Err(err) => View::message("Sessions", &[], None)
+            .failed(err.into())
+            .render(&state, &signed_in.visitor),
     }
 }
 
@@ -67,6 +75,8 @@ pub async fn end_other_sessions(
     let session = &signed_in.session;
     match sessions::revoke_all(&state.db, session.user.id, Some(session.session.id)).await {
         Ok(_) => see_other(&state, "/account/sessions"),
-        Err(err) => View::message("Sessions", &[], None).failed(err.into()).render(&state, &signed_in.visitor),
+        Err(err) => View::message("Sessions", &[], None)
+            .failed(err.into())
+            .render(&state, &signed_in.visitor),
     }
 }

@@ -13,9 +13,9 @@ use super::form::{NoFields, PageForm};
 use super::view::{View, see_other};
 use super::visitor::{SignedIn, Visitor, session_cookie};
 use crate::auth::browser_sessions;
+use crate::auth::device_tokens;
 use crate::auth::grants::{self, PasswordLogin};
 use crate::auth::sessions::{self, Origin};
-use crate::auth::device_tokens;
 use crate::error::AppError;
 use crate::http::client::ClientAddr;
 use crate::http::cookies::{self, SameSite};
@@ -36,7 +36,11 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, visitor: Vi
     if !wants_html(&headers) {
         return AppError::NotFound("no such resource".into()).into_response();
     }
-    let target = if visitor.signed_in.is_some() { "/account" } else { "/sign-in" };
+    let target = if visitor.signed_in.is_some() {
+        "/account"
+    } else {
+        "/sign-in"
+    };
     see_other(&state, target)
 }
 
@@ -93,9 +97,18 @@ pub async fn sign_in(
             let target = state.site.return_to(form.return_to.as_deref());
             let mut response = see_other(&state, &target);
             let device = tokens.device_token.as_deref().and_then(|token| {
-                cookies::set(device_tokens::COOKIE, token, Some(device_tokens::LIFETIME), SameSite::Strict, state.site.secure)
+                cookies::set(
+                    device_tokens::COOKIE,
+                    token,
+                    Some(device_tokens::LIFETIME),
+                    SameSite::Strict,
+                    state.site.secure,
+                )
             });
-            for cookie in [session_cookie(&state, &tokens.refresh_token), device].into_iter().flatten() {
+            for cookie in [session_cookie(&state, &tokens.refresh_token), device]
+                .into_iter()
+                .flatten()
+            {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response
@@ -110,9 +123,15 @@ pub async fn sign_in(
 }
 
 /// Signs out: the session ends (everywhere its cookie is), the cookie goes.
-pub async fn sign_out(State(state): State<AppState>, signed_in: SignedIn, PageForm(NoFields {}): PageForm<NoFields>) -> Response {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    PageForm(NoFields {}): PageForm<NoFields>,
+) -> Response {
     if let Err(err) = sessions::revoke(&state.db, signed_in.session.session.id).await {
-        return View::message("Sign out", &[], None).failed(err.into()).render(&state, &signed_in.visitor);
+        return View::message("Sign out", &[], None)
+            .failed(err.into())
+            .render(&state, &signed_in.visitor);
     }
     let mut response = see_other(&state, "/sign-in");
     if let Some(clear) = cookies::clear(browser_sessions::COOKIE, state.site.secure) {

@@ -32,7 +32,11 @@ pub struct SignUpForm {
 }
 
 /// `POST /sign-up`.
-pub async fn sign_up(State(state): State<AppState>, visitor: Visitor, PageForm(form): PageForm<SignUpForm>) -> Response {
+pub async fn sign_up(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<SignUpForm>,
+) -> Response {
     let nickname = form.nickname.trim();
     let request = RegisterRequest {
         email: form.email.clone(),
@@ -40,12 +44,17 @@ pub async fn sign_up(State(state): State<AppState>, visitor: Visitor, PageForm(f
         nickname: (!nickname.is_empty()).then(|| Some(nickname.to_owned())),
         ..RegisterRequest::default()
     };
-    match registration::create_account(&state.db, &state.hashing, request, Origin::SelfRegistered).await {
+    match registration::create_account(&state.db, &state.hashing, request, Origin::SelfRegistered)
+        .await
+    {
         Ok(user) => {
             state.mail_queued();
             View::message(
                 "Check your inbox",
-                &[&format!("We sent a link to {} to confirm the address.", user.email), "Open it to finish; then sign in."],
+                &[
+                    &format!("We sent a link to {} to confirm the address.", user.email),
+                    "Open it to finish; then sign in.",
+                ],
                 Some(("/sign-in", "Go to sign in")),
             )
             .status(StatusCode::CREATED)

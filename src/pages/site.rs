@@ -86,7 +86,8 @@ impl Site {
             logo,
             product_name: config.product_name.clone(),
             secure: config.base_url().starts_with("https://"),
-            csp: HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'")),
+            csp: HeaderValue::from_str(&csp)
+                .unwrap_or(HeaderValue::from_static("default-src 'none'")),
             return_to_origins,
             own_origin,
             form_key: key.finalize().into(),
@@ -144,14 +145,24 @@ impl Site {
 }
 
 fn read_logo(path: &std::path::Path) -> Result<Logo, SiteError> {
-    let content_type = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    let content_type = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("png") => "image/png",
         Some("svg") => "image/svg+xml",
         Some("webp") => "image/webp",
         Some("jpg" | "jpeg") => "image/jpeg",
-        _ => return Err(SiteError::Logo("must be a .png, .svg, .webp or .jpg file".into())),
+        _ => {
+            return Err(SiteError::Logo(
+                "must be a .png, .svg, .webp or .jpg file".into(),
+            ));
+        }
     };
-    let bytes = std::fs::read(path).map_err(|e| SiteError::Logo(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| SiteError::Logo(format!("cannot read {}: {e}", path.display())))?;
     Ok(Logo {
         bytes,
         content_type,

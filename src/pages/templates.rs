@@ -22,6 +22,7 @@ const BUILTIN: &[(&str, &str)] = builtin!(
     "sign_in.html",
     "sign_up.html",
     "confirm_email.html",
+    "confirm_new_email.html",
     "enter_code.html",
     "forgot_password.html",
     "reset_password.html",
@@ -93,7 +94,11 @@ impl PageTemplates {
     }
 
     /// Renders `name` with `context`.
-    pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, minijinja::Error> {
+    pub fn render(
+        &self,
+        name: &str,
+        context: &serde_json::Value,
+    ) -> Result<String, minijinja::Error> {
         self.env
             .get_template(name)?
             .render(minijinja::Value::from_serialize(context))
@@ -139,11 +144,14 @@ mod tests {
     fn every_builtin_renders_and_escapes() {
         let templates = PageTemplates::load(None).expect("load");
         let html = templates
-            .render("sign_in.html", &base(json!({
-                "return_to": "/account",
-                "values": {"email": "<script>x</script>"},
-                "errors": {"email": "bad \"one\""},
-            })))
+            .render(
+                "sign_in.html",
+                &base(json!({
+                    "return_to": "/account",
+                    "values": {"email": "<script>x</script>"},
+                    "errors": {"email": "bad \"one\""},
+                })),
+            )
             .expect("render");
         assert!(html.contains("lang=\"en\""));
         assert!(html.contains("&lt;script&gt;"), "{html}");

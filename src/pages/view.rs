@@ -39,10 +39,17 @@ impl View {
     }
 
     /// A page of plain paragraphs and an optional link button.
-    pub fn message(title: impl Into<String>, paragraphs: &[&str], link: Option<(&str, &str)>) -> Self {
+    pub fn message(
+        title: impl Into<String>,
+        paragraphs: &[&str],
+        link: Option<(&str, &str)>,
+    ) -> Self {
         Self::new("message.html", title)
             .with("paragraphs", paragraphs)
-            .with("link", link.map(|(href, text)| json!({"href": href, "text": text})))
+            .with(
+                "link",
+                link.map(|(href, text)| json!({"href": href, "text": text})),
+            )
     }
 
     /// Answered with `status`.
@@ -53,8 +60,10 @@ impl View {
 
     /// Sets the template variable `key`.
     pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
-        self.context
-            .insert(key.to_owned(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self.context.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
         self
     }
 
@@ -81,7 +90,9 @@ impl View {
             .map(|e| (e.field.clone(), Value::String(e.message.clone())))
             .collect();
         let summary = "Some fields need another look.";
-        self.with("errors", by_field).error(summary).status(StatusCode::UNPROCESSABLE_ENTITY)
+        self.with("errors", by_field)
+            .error(summary)
+            .status(StatusCode::UNPROCESSABLE_ENTITY)
     }
 
     /// The page for a failed action: field errors beside their inputs, any
@@ -101,9 +112,10 @@ impl View {
 
     /// The HTML answer for `visitor`.
     pub fn render(self, state: &AppState, visitor: &Visitor) -> Response {
-        let user = visitor.signed_in.as_ref().map(|s| {
-            json!({"email": s.user.email, "nickname": s.user.nickname})
-        });
+        let user = visitor
+            .signed_in
+            .as_ref()
+            .map(|s| json!({"email": s.user.email, "nickname": s.user.nickname}));
         let mut response = self.render_with(state, visitor.form_token(state), user);
         visitor.add_cookies(state, &mut response);
         response
@@ -116,23 +128,40 @@ impl View {
 
     fn render_with(mut self, state: &AppState, csrf: String, user: Option<Value>) -> Response {
         let site = &state.site;
-        self.context.insert("title".into(), Value::String(self.title));
-        self.context.insert("product_name".into(), Value::String(site.product_name.clone()));
-        self.context.insert("lang".into(), Value::String("en".into()));
-        self.context.insert("has_logo".into(), Value::Bool(site.logo.is_some()));
+        self.context
+            .insert("title".into(), Value::String(self.title));
+        self.context.insert(
+            "product_name".into(),
+            Value::String(site.product_name.clone()),
+        );
+        self.context
+            .insert("lang".into(), Value::String("en".into()));
+        self.context
+            .insert("has_logo".into(), Value::Bool(site.logo.is_some()));
         self.context.insert("csrf".into(), Value::String(csrf));
-        self.context.insert("user".into(), user.unwrap_or(Value::Null));
-        let html = match site.templates.render(self.template, &Value::Object(self.context)) {
+        self.context
+            .insert("user".into(), user.unwrap_or(Value::Null));
+        let html = match site
+            .templates
+            .render(self.template, &Value::Object(self.context))
+        {
             Ok(html) => html,
             Err(err) => {
                 tracing::error!(error = %err, template = self.template, "a page template failed");
                 return page_headers(
                     state,
-                    (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.").into_response(),
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The page could not be shown.",
+                    )
+                        .into_response(),
                 );
             }
         };
-        page_headers(state, (self.status, axum::response::Html(html)).into_response())
+        page_headers(
+            state,
+            (self.status, axum::response::Html(html)).into_response(),
+        )
     }
 }
 
@@ -141,7 +170,10 @@ pub fn page_headers(state: &AppState, mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, state.site.csp.clone());
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -161,13 +193,19 @@ fn public_sentence(err: &AppError) -> String {
         AppError::RateLimited(wait) => {
             format!("Too many attempts from your network; try again in {wait} seconds.")
         }
-        AppError::Unavailable(_) => "The service is briefly unavailable; nothing was changed. Please try again.".into(),
+        AppError::Unavailable(_) => {
+            "The service is briefly unavailable; nothing was changed. Please try again.".into()
+        }
         AppError::Internal(_) => "Something went wrong on our side; nothing was changed.".into(),
         other => {
             let text = other.to_string();
             let mut chars = text.chars();
             match chars.next() {
-                Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')),
+                Some(first) => format!(
+                    "{}{}.",
+                    first.to_uppercase(),
+                    chars.as_str().trim_end_matches('.')
+                ),
                 None => text,
             }
         }

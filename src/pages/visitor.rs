@@ -37,7 +37,13 @@ impl Visitor {
         let secure = state.site.secure;
         let mut set = Vec::new();
         if self.new_form_cookie {
-            set.push(cookies::set(FORM_COOKIE, &self.form_cookie, None, SameSite::Strict, secure));
+            set.push(cookies::set(
+                FORM_COOKIE,
+                &self.form_cookie,
+                None,
+                SameSite::Strict,
+                secure,
+            ));
         }
         if let Some(token) = &self.renewed {
             set.push(session_cookie(state, token));
@@ -79,10 +85,15 @@ impl FromRequestParts<AppState> for Visitor {
             renewed: None,
         };
         if let Some(token) = cookies::get(&parts.headers, browser_sessions::COOKIE) {
-            visitor.signed_in = browser_sessions::find(&state.db, token).await.map_err(unavailable)?;
+            visitor.signed_in = browser_sessions::find(&state.db, token)
+                .await
+                .map_err(unavailable)?;
             if let Some(session) = &visitor.signed_in {
                 let ttl = state.config.refresh_token_ttl;
-                if browser_sessions::renew(&state.db, &session.session, ttl).await.map_err(unavailable)? {
+                if browser_sessions::renew(&state.db, &session.session, ttl)
+                    .await
+                    .map_err(unavailable)?
+                {
                     visitor.renewed = Some(token.to_owned());
                 }
             }
@@ -110,7 +121,10 @@ impl FromRequestParts<AppState> for SignedIn {
             return Ok(Self { visitor, session });
         }
         let back = parts.uri.path();
-        let location = format!("/sign-in?return_to={}", url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>());
+        let location = format!(
+            "/sign-in?return_to={}",
+            url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+        );
         let mut response = see_other(state, &location);
         visitor.add_cookies(state, &mut response);
         Err(response.into_response())

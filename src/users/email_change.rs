@@ -122,6 +122,28 @@ pub async fn confirm_email(
     )))
 }
 
+/// Where the confirmation link lands: the page whose button confirms (so a
+/// mail scanner opening the link changes nothing).
+#[utoipa::path(
+    get,
+    path = "/email/confirm",
+    tag = "me",
+    params(super::password_reset::ResetLink),
+    responses(
+        (status = 303, description = "To the confirmation page"),
+        (status = 400, response = responses::BadRequest),
+    )
+)]
+pub async fn confirm_link(
+    crate::http::extract::Query(link): crate::http::extract::Query<
+        super::password_reset::ResetLink,
+    >,
+) -> axum::response::Redirect {
+    let token = link.token.unwrap_or_default();
+    let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    axum::response::Redirect::to(&format!("/confirm-new-email?token={token}"))
+}
+
 /// Records a pending change of `user`'s address to `new_email` (replacing
 /// an older pending one) and queues its confirmation mail, once `password`
 /// proved the caller. A wrong password is the 422 of `/me/password` and

@@ -40,11 +40,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(old_link)
         .routes(routes!(verification::verify_email_post))
-        .routes(routes!(password_reset::reset_password, password_reset::reset_link))
+        .routes(routes!(
+            password_reset::reset_password,
+            password_reset::reset_link
+        ))
         .routes(routes!(me::get_me, me::update_me))
         .routes(routes!(me::change_password))
         .routes(routes!(email_change::change_email))
-        .routes(routes!(email_change::confirm_email))
+        .routes(routes!(
+            email_change::confirm_email,
+            email_change::confirm_link
+        ))
         .routes(routes!(public_profile::get_profile))
         .merge(admin::router())
 }

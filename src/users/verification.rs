@@ -12,8 +12,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::deferred_mail;
-use super::one_time_tokens::{Purpose, consume_token};
 use super::one_time_tokens;
+use super::one_time_tokens::{Purpose, consume_token};
 use super::requests::{ResendRequest, VerifyEmailRequest};
 use super::views::MessageResponse;
 use crate::audit::{self, Action};
@@ -83,7 +83,10 @@ pub async fn confirm_link(db: &Db, user_id: &str, token: &str) -> Result<Confirm
         Err(AppError::BadRequest(message)) => {
             let owner = Uuid::parse_str(user_id).ok();
             let verified = match owner {
-                Some(owner) if one_time_tokens::was_issued_to(db, token, Purpose::VerifyEmail, owner).await? => {
+                Some(owner)
+                    if one_time_tokens::was_issued_to(db, token, Purpose::VerifyEmail, owner)
+                        .await? =>
+                {
                     crate::users::repo::find_by_id(db, owner)
                         .await?
                         .is_some_and(|u| u.email_verified)
@@ -141,7 +144,8 @@ pub async fn verify_email(
     Path((user_id, token)): Path<(String, String)>,
 ) -> Result<Response> {
     if !asks_for_json(&headers) {
-        let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let page = format!("/confirm-email/{}/{}", encode(&user_id), encode(&token));
         return Ok(Redirect::to(&page).into_response());
     }

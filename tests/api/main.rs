@@ -30,6 +30,7 @@ mod logout;
 mod me;
 mod openapi;
 mod ops;
+mod pages;
 mod paging;
 mod password_reset;
 mod pictures;

@@ -114,7 +114,12 @@ pub async fn spawn_app_with(
     let (trigger, shutdown) = shutdown::channel();
     tokio::spawn(app.serve(shutdown));
     Some(TestApp {
+        // API clients name JSON; the page tests ask for HTML themselves.
         client: reqwest::Client::builder()
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::ACCEPT,
+                reqwest::header::HeaderValue::from_static("application/json"),
+            )]))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client"),
