@@ -60,7 +60,7 @@ fn profile_values(user: &users::Model) -> serde_json::Value {
 pub fn account_view(state: &AppState, user: &users::Model) -> View {
     View::new("account.html", "Your account")
         .with(
-            "user",
+            "account",
             json!({
                 "email": user.email,
                 "email_verified": user.email_verified,

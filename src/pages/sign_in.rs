@@ -3,7 +3,7 @@
 //! session it opens is kept in a cookie instead of handed out as tokens.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -20,6 +20,7 @@ use crate::error::AppError;
 use crate::http::client::ClientAddr;
 use crate::http::cookies::{self, SameSite};
 use crate::http::extract::UserAgent;
+use crate::http::ratelimit::{self, Refusal};
 use crate::state::AppState;
 
 /// Whether the client asks for a page (a browser) rather than JSON.
@@ -140,13 +141,18 @@ pub async fn sign_out(
     response.into_response()
 }
 
-/// An answer for too many attempts from one network.
-pub fn rate_limited(state: &AppState, wait: u64) -> Response {
+/// An answer for a refused request: too many attempts from one network
+/// (429 with `Retry-After`), or a budget that cannot be read (503).
+pub fn rate_limited(state: &AppState, refusal: Refusal) -> Response {
+    let wait = match refusal {
+        Refusal::Wait(wait) => Some(wait),
+        Refusal::Unavailable => None,
+    };
+    let error = ratelimit::refused(refusal);
     let mut response = View::message("Too many attempts", &[], Some(("/", "Back")))
-        .failed(AppError::RateLimited(wait))
-        .status(StatusCode::TOO_MANY_REQUESTS)
+        .failed(error)
         .render_bare(state);
-    if let Ok(value) = wait.to_string().parse() {
+    if let Some(value) = wait.and_then(|wait| wait.to_string().parse().ok()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response

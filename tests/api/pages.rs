@@ -89,6 +89,18 @@ impl<'a> Browser<'a> {
     }
 }
 
+/// The `Set-Cookie` value of cookie `name`.
+fn set_cookie(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn location(response: &Response) -> String {
     response
         .headers()
@@ -98,21 +110,31 @@ fn location(response: &Response) -> String {
         .to_owned()
 }
 
-async fn pages_sign_in_into_a_session_the_api_lists_and_ends(backend: Backend) {
+/// A browser signed in on the pages as `email` (password [`PASSWORD`]).
+async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
+    let mut browser = Browser::new(app);
+    let (_, token) = browser.page("/sign-in").await;
+    let response = browser
+        .post(
+            "/sign-in",
+            &[("csrf", &token), ("email", email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    browser
+}
+
+async fn pages_carry_their_policy_a_language_and_labels(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (_, access, _) = app.verified_user("pages@example.com").await;
     let mut browser = Browser::new(&app);
-
     let response = browser.get("/sign-in").await;
     let csp = response
         .headers()
         .get(CONTENT_SECURITY_POLICY)
-        .expect("csp")
-        .to_str()
-        .expect("csp")
-        .to_owned();
+        .expect("csp");
+    let csp = csp.to_str().expect("csp").to_owned();
     assert!(
         csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
         "{csp}"
@@ -128,43 +150,49 @@ async fn pages_sign_in_into_a_session_the_api_lists_and_ends(backend: Backend) {
         browser.cookies.contains_key("um_form"),
         "the first visit gets a form cookie"
     );
+    for path in ["/sign-up", "/forgot-password", "/reset-password"] {
+        let (html, _) = browser.page(path).await;
+        assert!(
+            html.contains("<html lang=\"en\">") && html.contains("<title>"),
+            "{path}"
+        );
+        let inputs = html.matches("<input id=").count();
+        assert_eq!(
+            html.matches("<label for=").count(),
+            inputs,
+            "every input of {path} is labelled"
+        );
+    }
+}
+
+async fn the_sign_in_page_checks_its_form_and_opens_a_cookie_session(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (_, access, _) = app.verified_user("pages@example.com").await;
+    let mut browser = Browser::new(&app);
+
     let (_, token) = browser.page("/sign-in").await;
     assert!(!token.is_empty());
 
-    let forged = browser
-        .post(
-            "/sign-in",
-            &[("email", "pages@example.com"), ("password", PASSWORD)],
-        )
-        .await;
+    let right = [("email", "pages@example.com"), ("password", PASSWORD)];
+    let forged = browser.post("/sign-in", &right).await;
     assert_eq!(
         forged.status(),
         StatusCode::FORBIDDEN,
         "a form without its token"
     );
-    let wrong_token = browser
-        .post(
-            "/sign-in",
-            &[
-                ("csrf", "00"),
-                ("email", "pages@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let with = |csrf: &'static str| [("csrf", csrf), right[0], right[1]];
+    let wrong_token = browser.post("/sign-in", &with("00")).await;
     assert_eq!(wrong_token.status(), StatusCode::FORBIDDEN);
     assert!(!browser.cookies.contains_key("um_session"));
 
-    let wrong = browser
-        .post(
-            "/sign-in",
-            &[
-                ("csrf", &token),
-                ("email", "pages@example.com"),
-                ("password", "wrong-password-here"),
-            ],
-        )
-        .await;
+    let wrong = [
+        ("csrf", token.as_str()),
+        right[0],
+        ("password", "wrong-password-here"),
+    ];
+    let wrong = browser.post("/sign-in", &wrong).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(
         wrong
@@ -175,31 +203,16 @@ async fn pages_sign_in_into_a_session_the_api_lists_and_ends(backend: Backend) {
     );
 
     let signed_in = browser
-        .post(
-            "/sign-in",
-            &[
-                ("csrf", &token),
-                ("email", "pages@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .post("/sign-in", &[("csrf", token.as_str()), right[0], right[1]])
         .await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&signed_in), "/account");
-    let cookie = signed_in
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("um_session="))
-        .expect("session cookie")
-        .to_owned();
+    let cookie = set_cookie(&signed_in, "um_session");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
-
-    let (account, token) = browser.page("/account").await;
+    let (account, _) = browser.page("/account").await;
     assert!(account.contains("pages@example.com"));
     let sessions: Value = app
         .get("/me/sessions", Some(&access))
@@ -212,21 +225,28 @@ async fn pages_sign_in_into_a_session_the_api_lists_and_ends(backend: Backend) {
         2,
         "the page session is listed"
     );
+}
 
-    let saved = browser
-        .post(
-            "/account",
-            &[
-                ("csrf", &token),
-                ("nickname", "pagesuser"),
-                ("first_name", "Ada"),
-                ("last_name", ""),
-                ("bio", "Hello"),
-                ("linkedin_profile_url", ""),
-                ("github_profile_url", ""),
-            ],
-        )
-        .await;
+async fn the_account_pages_save_and_show_errors_by_their_field(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (_, access, _) = app.verified_user("edit@example.com").await;
+    let mut browser = signed_in(&app, "edit@example.com").await;
+    let (_, token) = browser.page("/account").await;
+    let profile = |linkedin: &'static str| {
+        [
+            ("nickname", "pagesuser"),
+            ("first_name", "Ada"),
+            ("last_name", ""),
+            ("bio", "Hello"),
+            ("linkedin_profile_url", linkedin),
+            ("github_profile_url", ""),
+        ]
+    };
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend(profile(""));
+    let saved = browser.post("/account", &form).await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let me: Value = app
         .get("/me", Some(&access))
@@ -238,20 +258,9 @@ async fn pages_sign_in_into_a_session_the_api_lists_and_ends(backend: Backend) {
         (me["first_name"].as_str(), me["nickname"].as_str()),
         (Some("Ada"), Some("pagesuser"))
     );
-    let bad = browser
-        .post(
-            "/account",
-            &[
-                ("csrf", &token),
-                ("nickname", "pagesuser"),
-                ("first_name", ""),
-                ("last_name", ""),
-                ("bio", ""),
-                ("linkedin_profile_url", "not a url"),
-                ("github_profile_url", ""),
-            ],
-        )
-        .await;
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend(profile("not a url"));
+    let bad = browser.post("/account", &form).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = bad.text().await.expect("html");
     assert!(
@@ -259,16 +268,12 @@ async fn pages_sign_in_into_a_session_the_api_lists_and_ends(backend: Backend) {
         "the error sits by its field"
     );
 
-    let wrong_current = browser
-        .post(
-            "/account/password",
-            &[
-                ("csrf", &token),
-                ("current_password", "not-it-at-all"),
-                ("new_password", "another-long-passphrase"),
-            ],
-        )
-        .await;
+    let wrong_current = [
+        ("csrf", token.as_str()),
+        ("current_password", "not-it-at-all"),
+        ("new_password", "another-long-passphrase"),
+    ];
+    let wrong_current = browser.post("/account/password", &wrong_current).await;
     assert_eq!(wrong_current.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         wrong_current
@@ -277,8 +282,16 @@ async fn pages_sign_in_into_a_session_the_api_lists_and_ends(backend: Backend) {
             .expect("html")
             .contains("current_password-error")
     );
+}
 
-    let (_, token) = browser.page("/account/sessions").await;
+async fn ending_sessions_and_signing_out_on_the_pages(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (_, access, _) = app.verified_user("leave@example.com").await;
+    let mut browser = signed_in(&app, "leave@example.com").await;
+    let (html, token) = browser.page("/account/sessions").await;
+    assert!(html.contains("(this browser)"));
     let others = browser
         .post("/account/sessions/end-others", &[("csrf", &token)])
         .await;
@@ -480,7 +493,10 @@ async fn the_api_ends_every_other_session_and_keeps_its_root(backend: Backend) {
 }
 
 on_both_databases!(
-    pages_sign_in_into_a_session_the_api_lists_and_ends,
+    pages_carry_their_policy_a_language_and_labels,
+    the_sign_in_page_checks_its_form_and_opens_a_cookie_session,
+    the_account_pages_save_and_show_errors_by_their_field,
+    ending_sessions_and_signing_out_on_the_pages,
     return_to_is_honoured_only_on_this_service,
     opening_a_verification_link_uses_nothing_until_the_button,
     a_reset_link_lands_on_a_form_and_a_used_one_offers_a_new_link,
