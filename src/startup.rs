@@ -194,7 +194,7 @@ fn shared_state(
         config.base_url().to_owned(),
         config.access_token_ttl,
     );
-    let address_keys = crate::auth::unknown_logins::AddressKeys::new(&secret);
+    let address_keys = crate::auth::address_keys::AddressKeys::new(&secret);
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
     let decode_budget =

@@ -45,7 +45,7 @@ pub struct Shared {
     /// The password hashing pool.
     pub hashing: PasswordHashing,
     /// Keys the failed-login counts of addresses without an account.
-    pub address_keys: crate::auth::unknown_logins::AddressKeys,
+    pub address_keys: crate::auth::address_keys::AddressKeys,
     /// Wakes the mail worker after a transaction queued mail.
     pub mail_wake: Arc<Notify>,
     /// Proxies whose `X-Forwarded-For` is believed.

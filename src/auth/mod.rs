@@ -1,6 +1,7 @@
 //! Authentication: passwords, tokens, sessions, the token endpoint, and the
 //! `AuthUser` extractor every protected handler starts from.
 
+pub mod address_keys;
 pub mod browser_sessions;
 pub mod device_tokens;
 pub mod extractor;

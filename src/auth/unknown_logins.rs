@@ -10,46 +10,20 @@
 
 use std::time::Duration;
 
-use aws_lc_rs::hmac;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use secrecy::{ExposeSecret, SecretString};
 
 use super::lockout::{self, FailureOutcome};
 use crate::db::{self, Db, entities::unknown_login_failures as rows};
-use crate::domain::Email;
 use crate::state::AppState;
 use crate::time;
 
 /// How long the count of an unknown address that is not locked is kept
 /// after its last failure.
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
-
-/// Derives the row key of an address.
-#[derive(Clone)]
-pub struct AddressKeys {
-    key: hmac::Key,
-}
-
-impl AddressKeys {
-    /// Keys derived from the service secret (one label, so the key differs
-    /// from the one that signs access tokens).
-    pub fn new(secret: &SecretString) -> Self {
-        let root = hmac::Key::new(hmac::HMAC_SHA256, secret.expose_secret().as_bytes());
-        let derived = hmac::sign(&root, b"user-management unknown-login-failures v1");
-        Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
-        }
-    }
-
-    /// The row key of `email`: the hex HMAC of its normalised form.
-    pub fn key(&self, email: &Email) -> String {
-        hex::encode(hmac::sign(&self.key, email.normalized().as_bytes()))
-    }
-}
 
 /// The row of `key` with an ended lock (or a stale count) forgotten, as a
 /// lapsed lock of an account is lifted: `None` when nothing is counted.
@@ -186,7 +160,10 @@ async fn trim(conn: &impl sea_orm::ConnectionTrait, cap: u64) -> Result<(), DbEr
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+
+    use crate::auth::address_keys::AddressKeys;
+    use crate::domain::Email;
+    use secrecy::SecretString;
 
     fn keys(secret: &str) -> AddressKeys {
         AddressKeys::new(&SecretString::from(secret.to_owned()))

@@ -12,7 +12,7 @@ use super::view::{View, see_other};
 use super::visitor::SignedIn;
 use crate::db::entities::users;
 use crate::state::AppState;
-use crate::users::me;
+use crate::users::own_account as me;
 use crate::users::requests::{ChangePasswordRequest, UpdateProfileRequest};
 
 /// What was just done, for the sentence on top of the page.

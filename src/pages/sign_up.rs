@@ -12,7 +12,7 @@ use super::view::{View, see_other};
 use super::visitor::Visitor;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::users::registration::{self, Origin};
+use crate::users::accounts::{self as registration, Origin};
 use crate::users::requests::RegisterRequest;
 
 /// `GET /sign-up` (a signed-in visitor goes to their account).

@@ -2,8 +2,8 @@
 //! that signs form tokens, and the cookie and redirect rules. Built once at
 //! start from the configuration.
 
+use aws_lc_rs::hmac;
 use axum::http::HeaderValue;
-use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -49,7 +49,7 @@ pub struct Site {
     return_to_origins: Vec<url::Origin>,
     /// This service's own origin.
     own_origin: url::Origin,
-    form_key: [u8; 32],
+    form_key: hmac::Key,
 }
 
 impl Site {
@@ -90,30 +90,20 @@ impl Site {
                 .unwrap_or(HeaderValue::from_static("default-src 'none'")),
             return_to_origins,
             own_origin,
-            form_key: key.finalize().into(),
+            form_key: hmac::Key::new(hmac::HMAC_SHA256, &key.finalize()),
         })
     }
 
     /// The form token that goes with the browser's form cookie `cookie`:
     /// an HMAC, so a cookie planted by someone else yields no usable token.
     pub fn form_token(&self, cookie: &str) -> String {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.form_key) else {
-            return String::new();
-        };
-        mac.update(cookie.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(hmac::sign(&self.form_key, cookie.as_bytes()))
     }
 
     /// Whether `token` is the form token of `cookie` (constant time).
     pub fn form_token_matches(&self, cookie: &str, token: &str) -> bool {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.form_key) else {
-            return false;
-        };
-        mac.update(cookie.as_bytes());
-        match hex::decode(token) {
-            Ok(bytes) => mac.verify_slice(&bytes).is_ok(),
-            Err(_) => false,
-        }
+        hex::decode(token)
+            .is_ok_and(|tag| hmac::verify(&self.form_key, cookie.as_bytes(), &tag).is_ok())
     }
 
     /// Where to go after signing in: `return_to` if it is a path on this

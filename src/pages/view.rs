@@ -7,9 +7,19 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::visitor::Visitor;
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
+
+/// Who a page is rendered for: the token its forms carry, the signed-in
+/// user shown in its header, the cookies the visit sets.
+pub trait Viewer {
+    /// The form token.
+    fn form_token(&self, state: &AppState) -> String;
+    /// `{email, nickname}` of the signed-in user, if any.
+    fn user(&self) -> Option<Value>;
+    /// Adds the visit's cookies to `response`.
+    fn add_cookies(&self, state: &AppState, response: &mut Response);
+}
 
 /// A page to render.
 #[derive(Debug)]
@@ -110,14 +120,10 @@ impl View {
         }
     }
 
-    /// The HTML answer for `visitor`.
-    pub fn render(self, state: &AppState, visitor: &Visitor) -> Response {
-        let user = visitor
-            .signed_in
-            .as_ref()
-            .map(|s| json!({"email": s.user.email, "nickname": s.user.nickname}));
-        let mut response = self.render_with(state, visitor.form_token(state), user);
-        visitor.add_cookies(state, &mut response);
+    /// The HTML answer for `viewer`.
+    pub fn render(self, state: &AppState, viewer: &impl Viewer) -> Response {
+        let mut response = self.render_with(state, viewer.form_token(state), viewer.user());
+        viewer.add_cookies(state, &mut response);
         response
     }
 

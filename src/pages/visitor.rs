@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
-use super::view::{View, see_other};
+use super::view::{View, Viewer, see_other};
 use crate::auth::browser_sessions::{self, BrowserSession};
 use crate::auth::tokens;
 use crate::http::cookies::{self, SameSite};
@@ -26,14 +26,19 @@ pub struct Visitor {
     renewed: Option<String>,
 }
 
-impl Visitor {
-    /// The token the page's forms carry.
-    pub fn form_token(&self, state: &AppState) -> String {
+impl Viewer for Visitor {
+    fn form_token(&self, state: &AppState) -> String {
         state.site.form_token(&self.form_cookie)
     }
 
-    /// Adds the cookies this visit sets: a new form cookie, a renewed session.
-    pub fn add_cookies(&self, state: &AppState, response: &mut Response) {
+    fn user(&self) -> Option<serde_json::Value> {
+        self.signed_in
+            .as_ref()
+            .map(|s| serde_json::json!({"email": s.user.email, "nickname": s.user.nickname}))
+    }
+
+    /// A new form cookie, a renewed session.
+    fn add_cookies(&self, state: &AppState, response: &mut Response) {
         let secure = state.site.secure;
         let mut set = Vec::new();
         if self.new_form_cookie {

@@ -5,12 +5,14 @@
 //! Handlers stay thin over feature functions that the CLI shares; requests
 //! and views are the HTTP shapes, `repo` the queries.
 
+pub mod accounts;
 pub mod admin;
 pub mod bootstrap;
 pub mod deferred_mail;
 pub mod email_change;
 pub mod me;
 pub mod one_time_tokens;
+pub mod own_account;
 pub mod password_reset;
 pub mod profile_fields;
 pub mod public_profile;

@@ -149,7 +149,7 @@ pub async fn verify_email(
         let page = format!("/confirm-email/{}/{}", encode(&user_id), encode(&token));
         return Ok(Redirect::to(&page).into_response());
     }
-    confirm_link(&state.db, &user_id, &token).await?;
+    confirm(&state.db, &user_id, &token).await?;
     Ok(verified_answer().into_response())
 }
 
@@ -166,7 +166,7 @@ fn verified_answer() -> axum::Json<MessageResponse> {
     tag = "registration",
     request_body = VerifyEmailRequest,
     responses(
-        (status = 200, description = "Verified (or was already, by this link); the role is AUTHENTICATED", body = MessageResponse),
+        (status = 200, description = "Verified; the role is AUTHENTICATED", body = MessageResponse),
         (status = 400, response = responses::BadRequest),
         (status = 415, response = responses::UnsupportedMediaType),
         (status = 422, response = responses::Unprocessable),
@@ -177,7 +177,7 @@ pub async fn verify_email_post(
     State(state): State<AppState>,
     Json(request): Json<VerifyEmailRequest>,
 ) -> Result<axum::Json<MessageResponse>> {
-    confirm_link(&state.db, &request.user_id, &request.token).await?;
+    confirm(&state.db, &request.user_id, &request.token).await?;
     Ok(verified_answer())
 }
 

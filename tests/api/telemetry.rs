@@ -195,7 +195,10 @@ impl Flow {
         let token = path.rsplit('/').next().expect("token").to_owned();
         self.secret(&format!("verification token of {email}"), &token, false);
         self.secret(&format!("its digest ({email})"), &digest(&token), false);
-        let request = self.client.get(format!("{}{path}", self.base));
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("accept", "application/json");
         self.send(&format!("verify {email}"), request, StatusCode::OK)
             .await;
     }

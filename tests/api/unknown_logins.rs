@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
 use secrecy::SecretString;
+use user_management::auth::address_keys::AddressKeys;
 use user_management::auth::lockout::hold_back_delay;
-use user_management::auth::unknown_logins::AddressKeys;
 use user_management::db::entities::unknown_login_failures as rows;
 use user_management::domain::Email;
 
