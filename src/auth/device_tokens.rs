@@ -129,3 +129,15 @@ pub async fn revoke_all(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<()
         .await?;
     Ok(())
 }
+
+/// The cookie that gives a browser its device token: script cannot read it,
+/// other sites cannot send it, and it lives as long as the token.
+pub fn cookie(token: &str, secure: bool) -> Option<axum::http::HeaderValue> {
+    crate::http::cookies::set(
+        COOKIE,
+        token,
+        Some(LIFETIME),
+        crate::http::cookies::SameSite::Strict,
+        secure,
+    )
+}

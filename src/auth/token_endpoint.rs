@@ -132,7 +132,9 @@ pub async fn login(
             let login = PasswordLogin {
                 username,
                 password,
-                device_token: device_token.or_else(|| device_cookie(&headers)),
+                device_token: device_token.or_else(|| {
+                    crate::http::cookies::get(&headers, device_tokens::COOKIE).map(str::to_owned)
+                }),
                 origin: Origin {
                     user_agent,
                     client_addr: client_addr.map(|a| a.to_string()),
@@ -176,45 +178,19 @@ pub async fn token(
 /// Tokens as the answer of the token endpoint: never cached, and a browser
 /// keeps its device token in a cookie.
 fn token_response(state: &AppState, tokens: TokenResponse) -> Response {
-    let cookie = tokens.device_token.as_deref().map(|token| {
-        let secure = state.config.base_url().starts_with("https://");
-        set_device_cookie(token, secure)
-    });
+    let secure = state.config.base_url().starts_with("https://");
+    let cookie = tokens
+        .device_token
+        .as_deref()
+        .and_then(|token| device_tokens::cookie(token, secure));
     let mut response = axum::Json(tokens).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    if let Some(Ok(cookie)) = cookie {
+    if let Some(cookie) = cookie {
         headers.insert(header::SET_COOKIE, cookie);
     }
     response
-}
-
-/// The device token a browser keeps in its cookie.
-fn device_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == device_tokens::COOKIE)
-        .map(|(_, value)| value.to_owned())
-        .filter(|value| !value.is_empty())
-}
-
-/// The cookie that gives a browser its device token: script cannot read it,
-/// other sites cannot send it, and it lives as long as the token.
-fn set_device_cookie(
-    token: &str,
-    secure: bool,
-) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
-    let max_age = device_tokens::LIFETIME.as_secs();
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",
-        device_tokens::COOKIE
-    ))
 }
 
 /// Middleware of the token endpoint: the shared per-address budget, a

@@ -18,7 +18,7 @@ use crate::auth::grants::{self, PasswordLogin};
 use crate::auth::sessions::{self, Origin};
 use crate::error::AppError;
 use crate::http::client::ClientAddr;
-use crate::http::cookies::{self, SameSite};
+use crate::http::cookies;
 use crate::http::extract::UserAgent;
 use crate::http::ratelimit::{self, Refusal};
 use crate::state::AppState;
@@ -97,15 +97,10 @@ pub async fn sign_in(
         Ok(tokens) => {
             let target = state.site.return_to(form.return_to.as_deref());
             let mut response = see_other(&state, &target);
-            let device = tokens.device_token.as_deref().and_then(|token| {
-                cookies::set(
-                    device_tokens::COOKIE,
-                    token,
-                    Some(device_tokens::LIFETIME),
-                    SameSite::Strict,
-                    state.site.secure,
-                )
-            });
+            let device = tokens
+                .device_token
+                .as_deref()
+                .and_then(|token| device_tokens::cookie(token, state.site.secure));
             for cookie in [session_cookie(&state, &tokens.refresh_token), device]
                 .into_iter()
                 .flatten()
