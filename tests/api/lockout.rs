@@ -248,7 +248,13 @@ async fn concurrent_failures_on_two_instances_lock_at_exactly_the_limit(backend:
     );
     let row = app.user_row(&id).await;
     assert!(row.is_locked);
-    assert_eq!(row.failed_login_attempts, SHARED_LIMIT as i32);
+    // An attempt that reads the account once it is locked is held back and
+    // counted on (the count sets its delay), so the count may pass the limit.
+    let counted = usize::try_from(row.failed_login_attempts).expect("count");
+    assert!(
+        (SHARED_LIMIT as usize..=attempts).contains(&counted),
+        "{counted} failures counted"
+    );
     assert_eq!(app.audit_count("user_locked", &id).await, 1, "locked once");
 }
 
