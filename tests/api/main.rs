@@ -31,6 +31,7 @@ mod me;
 mod openapi;
 mod ops;
 mod pages;
+mod pages_picture;
 mod paging;
 mod password_reset;
 mod pictures;
