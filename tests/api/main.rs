@@ -14,6 +14,7 @@ mod admin_listing;
 mod admin_permissions;
 mod audit;
 mod auth_extractor;
+mod browser;
 mod cli;
 mod client_address;
 mod config;
