@@ -43,3 +43,19 @@ ensure_s3s_fs() {
   echo "S3 test server: installing s3s-fs 0.14.1"
   cargo install s3s-fs@0.14.1 --features binary --locked
 }
+
+# Headless Chromium and its WebDriver for the browser suite (tests/api/browser),
+# from the distribution's packages (Debian: chromium, chromium-driver). A
+# machine that already has chromedriver and a Chrome keeps them.
+ensure_chromium() {
+  local browser
+  browser=$(command -v chromium || command -v google-chrome || true)
+  if [ -n "$browser" ] && command -v chromedriver >/dev/null 2>&1; then
+    echo "Browser: $("$browser" --version 2>/dev/null), $(chromedriver --version | cut -d' ' -f1-2)"
+    return
+  fi
+  echo "Browser: installing chromium and chromium-driver from the distribution's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+  echo "Browser: $(chromium --version 2>/dev/null), $(chromedriver --version | cut -d' ' -f1-2)"
+}

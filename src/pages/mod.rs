@@ -9,6 +9,7 @@ pub mod account;
 pub mod assets;
 pub mod email_links;
 pub mod form;
+pub mod picture;
 pub mod sessions;
 pub mod sign_in;
 pub mod sign_up;
@@ -18,7 +19,7 @@ pub mod view;
 pub mod visitor;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -66,6 +67,13 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/account/password",
             get(account::password_page).post(account::change_password),
         )
+        .route(
+            "/account/picture",
+            post(picture::upload_picture).layer(DefaultBodyLimit::max(
+                state.config.avatar_max_bytes.saturating_add(64 * 1024),
+            )),
+        )
+        .route("/account/picture/remove", post(picture::remove_picture))
         .route("/account/sessions", get(sessions::sessions_page))
         .route("/account/sessions/{id}/end", post(sessions::end_session))
         .route(

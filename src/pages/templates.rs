@@ -161,6 +161,19 @@ mod tests {
     }
 
     #[test]
+    fn a_field_without_a_value_is_left_empty() {
+        let templates = PageTemplates::load(None).expect("load");
+        let html = templates
+            .render(
+                "sign_up.html",
+                &base(json!({"values": {"email": null, "nickname": "ada"}})),
+            )
+            .expect("render");
+        assert!(!html.contains("None") && !html.contains("none"), "{html}");
+        assert!(html.contains("value=\"ada\""));
+    }
+
+    #[test]
     fn an_override_replaces_one_template_and_a_broken_one_fails_to_load() {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(dir.path().join("message.html"), "custom {{ title }}").expect("write");

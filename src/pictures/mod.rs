@@ -7,6 +7,7 @@ pub mod limits;
 pub mod pipeline;
 pub mod routes;
 pub mod store;
+pub mod upload;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 

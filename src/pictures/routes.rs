@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::default;
-use super::pipeline::{self, PipelineError, Plan, Processed};
+use super::pipeline;
 use super::store::{self, object_key};
+use super::upload;
 use crate::auth::extractor::{AuthUser, Staff};
 use crate::db::entities::users;
 use crate::domain::UserId;
@@ -31,11 +32,9 @@ pub struct PictureUpload {
 
 /// Reads the `file` field, refusing it as soon as it passes `max` bytes.
 async fn read_file(mut form: Multipart, max: usize) -> Result<Vec<u8>> {
-    let too_large =
-        || AppError::PayloadTooLarge(format!("the picture must be at most {max} bytes"));
     let form_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            too_large()
+            upload::too_large(max)
         } else {
             AppError::BadRequest(format!("unreadable multipart body: {}", e.body_text()))
         }
@@ -47,7 +46,7 @@ async fn read_file(mut form: Multipart, max: usize) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(form_error)? {
             if bytes.len() + chunk.len() > max {
-                return Err(too_large());
+                return Err(upload::too_large(max));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -59,40 +58,15 @@ async fn read_file(mut form: Multipart, max: usize) -> Result<Vec<u8>> {
     ))
 }
 
-/// Counts the upload against `uploader`'s hourly limit, reads the body
-/// (refused past `AVATAR_MAX_BYTES` before it takes any decode budget),
-/// plans the decoding from the header, waits for that share of the decode
-/// budget, converts the image and stores it as `user`'s picture.
-async fn upload(
+/// Uploads the body's `file` as `user`'s picture, for `uploader`.
+async fn upload_form(
     state: &AppState,
     uploader: Uuid,
     user: &users::Model,
     form: Multipart,
 ) -> Result<users::Model> {
-    state.upload_limit.check(uploader)?;
-    let bytes = read_file(form, state.config.avatar_max_bytes).await?;
-    let plan = pipeline::plan(&bytes).map_err(refusal)?;
-    let share = state.decode_budget.take(plan.memory).await?;
-    let picture = process(state, bytes, plan).await;
-    drop(share);
-    store::replace_picture(state, user, picture?).await
-}
-
-/// Runs the pipeline on an image worker thread.
-async fn process(state: &AppState, bytes: Vec<u8>, plan: Plan) -> Result<Processed> {
-    let result = state
-        .image_workers
-        .run(move || pipeline::process_planned(&bytes, &plan))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    result.map_err(refusal)
-}
-
-fn refusal(e: PipelineError) -> AppError {
-    match e {
-        PipelineError::Unsupported => AppError::UnsupportedMediaType(e.to_string()),
-        PipelineError::TooLarge { .. } => AppError::field("file", e.to_string()),
-    }
+    let read = read_file(form, state.config.avatar_max_bytes);
+    upload::upload(state, uploader, user, "file", read).await
 }
 
 /// Uploads the caller's picture (multipart field `file`).
@@ -120,7 +94,7 @@ pub async fn upload_my_picture(
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<axum::Json<UserResponse>> {
     let form = form.map_err(multipart_rejection)?;
-    let user = upload(&state, auth.user.id, &auth.user, form).await?;
+    let user = upload_form(&state, auth.user.id, &auth.user, form).await?;
     Ok(axum::Json(UserResponse::new(
         user,
         Viewer::Owner,
@@ -183,7 +157,7 @@ pub async fn upload_user_picture(
     let user = repo::find_target(&state.db, id).await?;
     permissions::check(viewer.role, Act::Picture, user.role, user.id == viewer.id())?;
     let form = form.map_err(multipart_rejection)?;
-    let user = upload(&state, viewer.id(), &user, form).await?;
+    let user = upload_form(&state, viewer.id(), &user, form).await?;
     Ok(axum::Json(staff_view(&state, &viewer, user)))
 }
 

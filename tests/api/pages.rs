@@ -13,20 +13,20 @@ use crate::helpers::{Backend, PASSWORD, TestApp, path_of, spawn_app};
 use crate::on_both_databases;
 
 /// A browser: its cookies, sent back on every request.
-struct Browser<'a> {
-    app: &'a TestApp,
-    cookies: BTreeMap<String, String>,
+pub(crate) struct Browser<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) cookies: BTreeMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             cookies: BTreeMap::new(),
         }
     }
 
-    fn keep_cookies(&mut self, response: &Response) {
+    pub(crate) fn keep_cookies(&mut self, response: &Response) {
         for value in response.headers().get_all(SET_COOKIE) {
             let text = value.to_str().expect("cookie");
             let (pair, _) = text.split_once(';').unwrap_or((text, ""));
@@ -39,7 +39,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -47,7 +47,7 @@ impl<'a> Browser<'a> {
             .join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> Response {
+    pub(crate) async fn get(&mut self, path: &str) -> Response {
         let response = self
             .app
             .request(Method::GET, path)
@@ -61,7 +61,7 @@ impl<'a> Browser<'a> {
     }
 
     /// GETs `path` and returns its page and the form token in it.
-    async fn page(&mut self, path: &str) -> (String, String) {
+    pub(crate) async fn page(&mut self, path: &str) -> (String, String) {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let html = response.text().await.expect("html");
@@ -74,7 +74,7 @@ impl<'a> Browser<'a> {
         (html, token)
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Response {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Response {
         let response = self
             .app
             .request(Method::POST, path)
@@ -101,7 +101,7 @@ fn set_cookie(response: &Response, name: &str) -> String {
         .to_owned()
 }
 
-fn location(response: &Response) -> String {
+pub(crate) fn location(response: &Response) -> String {
     response
         .headers()
         .get(LOCATION)
@@ -111,7 +111,7 @@ fn location(response: &Response) -> String {
 }
 
 /// A browser signed in on the pages as `email` (password [`PASSWORD`]).
-async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
+pub(crate) async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
     let mut browser = Browser::new(app);
     let (_, token) = browser.page("/sign-in").await;
     let response = browser

@@ -71,6 +71,6 @@ macro_rules! on_both_databases {
 
 /// Whether the suite runs under CI, where a missing service fails instead
 /// of skipping its tests.
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
