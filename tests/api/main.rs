@@ -16,6 +16,7 @@ mod audit;
 mod auth_extractor;
 mod cli;
 mod client_address;
+mod codes;
 mod config;
 mod db;
 mod db_indexes;

@@ -1,7 +1,7 @@
 //! The pages over HTTP, as a browser sends them: the form token tied to the
 //! form cookie, the cookie session (listed, revocable), the link landing
-//! pages that use nothing on GET, `return_to`, and the headers every page
-//! carries.
+//! pages that use nothing on GET, the pages that take a mail's code,
+//! `return_to`, and the headers every page carries.
 
 use std::collections::BTreeMap;
 
@@ -150,7 +150,12 @@ async fn pages_carry_their_policy_a_language_and_labels(backend: Backend) {
         browser.cookies.contains_key("um_form"),
         "the first visit gets a form cookie"
     );
-    for path in ["/sign-up", "/forgot-password", "/reset-password"] {
+    for path in [
+        "/sign-up",
+        "/forgot-password",
+        "/reset-password",
+        "/confirm-email",
+    ] {
         let (html, _) = browser.page(path).await;
         assert!(
             html.contains("<html lang=\"en\">") && html.contains("<title>"),
@@ -463,6 +468,163 @@ async fn a_reset_link_lands_on_a_form_and_a_used_one_offers_a_new_link(backend: 
     );
 }
 
+async fn the_code_page_verifies_and_shows_a_wrong_code_by_its_field(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let registered = app.register("typed@example.com", json!({})).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let code = app
+        .mailed_code("typed@example.com", "/verify-email/", 1)
+        .await;
+    let mut browser = Browser::new(&app);
+    let (sign_in, _) = browser.page("/sign-in").await;
+    assert!(
+        sign_in.contains("href=\"/confirm-email\""),
+        "linked from sign-in"
+    );
+    let (html, token) = browser.page("/confirm-email").await;
+    assert!(html.contains("name=\"email\"") && html.contains("name=\"code\""));
+    assert!(html.contains("action=\"/confirm-email\""));
+
+    let unsigned = browser
+        .post(
+            "/confirm-email",
+            &[("email", "typed@example.com"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(
+        unsigned.status(),
+        StatusCode::FORBIDDEN,
+        "the form token is checked"
+    );
+    let wrong = [
+        ("csrf", token.as_str()),
+        ("email", "typed@example.com"),
+        ("code", "ZZZZ-ZZZZ"),
+    ];
+    let wrong = browser.post("/confirm-email", &wrong).await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let wrong = wrong.text().await.expect("html");
+    assert!(
+        wrong.contains("id=\"code-error\""),
+        "the error sits by the code field"
+    );
+    assert!(
+        wrong.contains("value=\"typed@example.com\""),
+        "the address is kept"
+    );
+    let unknown = [
+        ("csrf", token.as_str()),
+        ("email", "ghost@example.com"),
+        ("code", "ZZZZ-ZZZZ"),
+    ];
+    let unknown = browser.post("/confirm-email", &unknown).await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = unknown.text().await.expect("html");
+    assert_eq!(
+        unknown.replace("ghost@example.com", "typed@example.com"),
+        wrong,
+        "an unknown address reads as a wrong code"
+    );
+
+    let typed = code.to_lowercase().replace('-', " ");
+    let form = [
+        ("csrf", token.as_str()),
+        ("email", "Typed@Example.com"),
+        ("code", typed.as_str()),
+    ];
+    let confirmed = browser.post("/confirm-email", &form).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let confirmed = confirmed.text().await.expect("html");
+    assert!(
+        confirmed.contains("Your email is verified") && confirmed.contains("sign-in\">Sign in</a>"),
+        "{confirmed}"
+    );
+    assert_eq!(
+        app.login("typed@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn the_reset_page_takes_a_code_instead_of_a_link(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.verified_account("coded@example.com").await;
+    let forgot = app
+        .post_json("/password/forgot", &json!({ "email": "coded@example.com" }))
+        .await;
+    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    let code = app
+        .mailed_code("coded@example.com", "/password/reset", 1)
+        .await;
+    let mut browser = Browser::new(&app);
+    let (forgot_page, _) = browser.page("/forgot-password").await;
+    assert!(
+        forgot_page.contains("href=\"/reset-password\""),
+        "linked from the forgot page"
+    );
+    let (html, token) = browser.page("/reset-password").await;
+    assert!(!html.contains("name=\"token\""));
+    assert!(html.contains("name=\"email\"") && html.contains("name=\"code\""));
+    let form = |code: &str, password: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", token.clone()),
+            ("email", "coded@example.com".to_owned()),
+            ("code", code.to_owned()),
+            ("new_password", password.to_owned()),
+        ]
+    };
+
+    let wrong = form("ZZZZ-ZZZZ", "a-brand-new-passphrase");
+    let wrong = browser.post("/reset-password", &as_pairs(&wrong)).await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let wrong = wrong.text().await.expect("html");
+    assert!(
+        wrong.contains("id=\"code-error\""),
+        "by the code field: {wrong}"
+    );
+    assert!(
+        wrong.contains("action=\"/reset-password\""),
+        "the same form again"
+    );
+    let weak = form(&code, "short");
+    let weak = browser.post("/reset-password", &as_pairs(&weak)).await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        weak.text()
+            .await
+            .expect("html")
+            .contains("id=\"new_password-error\"")
+    );
+
+    let right = form(&code, "a-brand-new-passphrase");
+    let done = browser.post("/reset-password", &as_pairs(&right)).await;
+    assert_eq!(
+        done.status(),
+        StatusCode::OK,
+        "a weak password used nothing"
+    );
+    assert!(
+        done.text()
+            .await
+            .expect("html")
+            .contains("Your password is changed")
+    );
+    assert_eq!(
+        app.login("coded@example.com", "a-brand-new-passphrase")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+/// `(name, value)` pairs borrowed for a form post.
+fn as_pairs<'a>(form: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 async fn the_api_ends_every_other_session_and_keeps_its_root(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -500,5 +662,7 @@ on_both_databases!(
     return_to_is_honoured_only_on_this_service,
     opening_a_verification_link_uses_nothing_until_the_button,
     a_reset_link_lands_on_a_form_and_a_used_one_offers_a_new_link,
+    the_code_page_verifies_and_shows_a_wrong_code_by_its_field,
+    the_reset_page_takes_a_code_instead_of_a_link,
     the_api_ends_every_other_session_and_keeps_its_root,
 );
