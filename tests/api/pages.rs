@@ -468,6 +468,20 @@ async fn a_reset_link_lands_on_a_form_and_a_used_one_offers_a_new_link(backend: 
     );
 }
 
+/// Posts `fields` with the form token `csrf` to `path`; returns the status
+/// and the page.
+async fn send_form(
+    browser: &mut Browser<'_>,
+    path: &str,
+    csrf: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut form = vec![("csrf", csrf)];
+    form.extend_from_slice(fields);
+    let response = browser.post(path, &form).await;
+    (response.status(), response.text().await.expect("html"))
+}
+
 async fn the_code_page_verifies_and_shows_a_wrong_code_by_its_field(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -479,49 +493,24 @@ async fn the_code_page_verifies_and_shows_a_wrong_code_by_its_field(backend: Bac
         .await;
     let mut browser = Browser::new(&app);
     let (sign_in, _) = browser.page("/sign-in").await;
-    assert!(
-        sign_in.contains("href=\"/confirm-email\""),
-        "linked from sign-in"
-    );
+    assert!(sign_in.contains("href=\"/confirm-email\""), "linked");
     let (html, token) = browser.page("/confirm-email").await;
     assert!(html.contains("name=\"email\"") && html.contains("name=\"code\""));
-    assert!(html.contains("action=\"/confirm-email\""));
+    let fields = [("email", "typed@example.com"), ("code", code.as_str())];
+    let unsigned = browser.post("/confirm-email", &fields).await;
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN, "the form token");
 
-    let unsigned = browser
-        .post(
-            "/confirm-email",
-            &[("email", "typed@example.com"), ("code", &code)],
-        )
-        .await;
-    assert_eq!(
-        unsigned.status(),
-        StatusCode::FORBIDDEN,
-        "the form token is checked"
-    );
-    let wrong = [
-        ("csrf", token.as_str()),
-        ("email", "typed@example.com"),
-        ("code", "ZZZZ-ZZZZ"),
-    ];
-    let wrong = browser.post("/confirm-email", &wrong).await;
-    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let wrong = wrong.text().await.expect("html");
-    assert!(
-        wrong.contains("id=\"code-error\""),
-        "the error sits by the code field"
-    );
+    let wrong = [("email", "typed@example.com"), ("code", "ZZZZ-ZZZZ")];
+    let (status, wrong) = send_form(&mut browser, "/confirm-email", &token, &wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.contains("id=\"code-error\""), "by the code field");
     assert!(
         wrong.contains("value=\"typed@example.com\""),
-        "the address is kept"
+        "address kept"
     );
-    let unknown = [
-        ("csrf", token.as_str()),
-        ("email", "ghost@example.com"),
-        ("code", "ZZZZ-ZZZZ"),
-    ];
-    let unknown = browser.post("/confirm-email", &unknown).await;
-    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let unknown = unknown.text().await.expect("html");
+    let unknown = [("email", "ghost@example.com"), ("code", "ZZZZ-ZZZZ")];
+    let (status, unknown) = send_form(&mut browser, "/confirm-email", &token, &unknown).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         unknown.replace("ghost@example.com", "typed@example.com"),
         wrong,
@@ -529,17 +518,12 @@ async fn the_code_page_verifies_and_shows_a_wrong_code_by_its_field(backend: Bac
     );
 
     let typed = code.to_lowercase().replace('-', " ");
-    let form = [
-        ("csrf", token.as_str()),
-        ("email", "Typed@Example.com"),
-        ("code", typed.as_str()),
-    ];
-    let confirmed = browser.post("/confirm-email", &form).await;
-    assert_eq!(confirmed.status(), StatusCode::OK);
-    let confirmed = confirmed.text().await.expect("html");
+    let right = [("email", "Typed@Example.com"), ("code", typed.as_str())];
+    let (status, page) = send_form(&mut browser, "/confirm-email", &token, &right).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(
-        confirmed.contains("Your email is verified") && confirmed.contains("sign-in\">Sign in</a>"),
-        "{confirmed}"
+        page.contains("Your email is verified") && page.contains("sign-in\">Sign in</a>"),
+        "{page}"
     );
     assert_eq!(
         app.login("typed@example.com", PASSWORD).await.status(),
@@ -561,68 +545,38 @@ async fn the_reset_page_takes_a_code_instead_of_a_link(backend: Backend) {
         .await;
     let mut browser = Browser::new(&app);
     let (forgot_page, _) = browser.page("/forgot-password").await;
-    assert!(
-        forgot_page.contains("href=\"/reset-password\""),
-        "linked from the forgot page"
-    );
+    assert!(forgot_page.contains("href=\"/reset-password\""), "linked");
     let (html, token) = browser.page("/reset-password").await;
     assert!(!html.contains("name=\"token\""));
     assert!(html.contains("name=\"email\"") && html.contains("name=\"code\""));
-    let form = |code: &str, password: &str| -> Vec<(&'static str, String)> {
-        vec![
-            ("csrf", token.clone()),
-            ("email", "coded@example.com".to_owned()),
-            ("code", code.to_owned()),
-            ("new_password", password.to_owned()),
-        ]
-    };
+    fn form<'a>(code: &'a str, password: &'a str) -> [(&'a str, &'a str); 3] {
+        let email = "coded@example.com";
+        [("email", email), ("code", code), ("new_password", password)]
+    }
 
     let wrong = form("ZZZZ-ZZZZ", "a-brand-new-passphrase");
-    let wrong = browser.post("/reset-password", &as_pairs(&wrong)).await;
-    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let wrong = wrong.text().await.expect("html");
-    assert!(
-        wrong.contains("id=\"code-error\""),
-        "by the code field: {wrong}"
-    );
+    let (status, wrong) = send_form(&mut browser, "/reset-password", &token, &wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.contains("id=\"code-error\""), "by the code field");
     assert!(
         wrong.contains("action=\"/reset-password\""),
-        "the same form again"
+        "the form again"
     );
     let weak = form(&code, "short");
-    let weak = browser.post("/reset-password", &as_pairs(&weak)).await;
-    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        weak.text()
-            .await
-            .expect("html")
-            .contains("id=\"new_password-error\"")
-    );
+    let (status, weak) = send_form(&mut browser, "/reset-password", &token, &weak).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.contains("id=\"new_password-error\""));
 
     let right = form(&code, "a-brand-new-passphrase");
-    let done = browser.post("/reset-password", &as_pairs(&right)).await;
-    assert_eq!(
-        done.status(),
-        StatusCode::OK,
-        "a weak password used nothing"
-    );
-    assert!(
-        done.text()
-            .await
-            .expect("html")
-            .contains("Your password is changed")
-    );
+    let (status, done) = send_form(&mut browser, "/reset-password", &token, &right).await;
+    assert_eq!(status, StatusCode::OK, "a weak password used nothing");
+    assert!(done.contains("Your password is changed"));
     assert_eq!(
         app.login("coded@example.com", "a-brand-new-passphrase")
             .await
             .status(),
         StatusCode::OK
     );
-}
-
-/// `(name, value)` pairs borrowed for a form post.
-fn as_pairs<'a>(form: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
-    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 async fn the_api_ends_every_other_session_and_keeps_its_root(backend: Backend) {
