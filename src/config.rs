@@ -112,6 +112,18 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
 
+    /// The link of the verification mail, as a URL template: `{token}`
+    /// (required) and `{user_id}` are filled in, percent-encoded, e.g.
+    /// `https://app.example.com/verify?uid={user_id}&t={token}`. Unset: this
+    /// service's own link, `PUBLIC_BASE_URL/verify-email/{user_id}/{token}`.
+    #[arg(long, env = "VERIFY_LINK_TEMPLATE")]
+    pub verify_link_template: Option<String>,
+
+    /// The link of the password reset mail, as a URL template like
+    /// `VERIFY_LINK_TEMPLATE`. Unset: `PUBLIC_BASE_URL/password/reset?token={token}`.
+    #[arg(long, env = "RESET_LINK_TEMPLATE")]
+    pub reset_link_template: Option<String>,
+
     /// HMAC secret for access tokens, at least 32 bytes. Generated and kept in
     /// the data directory on the embedded default; required otherwise.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
@@ -275,6 +287,63 @@ fn check_return_to_origins(origins: &[String]) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The placeholders a link template may hold.
+const LINK_PLACEHOLDERS: [&str; 2] = ["{token}", "{user_id}"];
+
+/// A link template is an absolute http(s) URL holding `{token}`, and no
+/// placeholder but `{token}` and `{user_id}`.
+fn check_link_template(variable: &'static str, template: Option<&str>) -> Result<(), ConfigError> {
+    let Some(template) = template.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let example = "like https://app.example.com/verify?uid={user_id}&t={token}";
+    if !template.contains("{token}") {
+        return Err(invalid(
+            variable,
+            format!("must contain {{token}}, {example}"),
+        ));
+    }
+    let mut rest = LINK_PLACEHOLDERS
+        .iter()
+        .fold(template.to_owned(), |t, p| t.replace(p, "x"));
+    if let Some(start) = rest.find('{') {
+        let unknown: String = rest.split_off(start).chars().take(20).collect();
+        return Err(invalid(
+            variable,
+            format!("{unknown:?}…: the only placeholders are {{token}} and {{user_id}}"),
+        ));
+    }
+    match url::Url::parse(&rest) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
+        _ => Err(invalid(
+            variable,
+            format!("{template} is not an absolute http(s) URL, {example}"),
+        )),
+    }
+}
+
+/// `template` with `{user_id}` and `{token}` filled in, percent-encoded.
+fn fill_link(template: &str, user_id: &str, token: &str) -> String {
+    template
+        .trim()
+        .replace("{user_id}", &percent_encode(user_id))
+        .replace("{token}", &percent_encode(token))
+}
+
+/// Every byte but the unreserved characters of RFC 3986 as `%XX`, so a
+/// value stays one path segment or query value wherever it is placed.
+fn percent_encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 fn parse_colour(value: &str) -> Result<String, String> {
     let value = value.trim();
     let hex = value.strip_prefix('#').unwrap_or("");
@@ -332,13 +401,7 @@ impl Config {
             ));
         }
         check_host(&self.host)?;
-        if let Some(base) = &self.public_base_url {
-            let base = url::Url::parse(base)
-                .map_err(|e| invalid("PUBLIC_BASE_URL", format!("not a URL: {e}")))?;
-            if !matches!(base.scheme(), "http" | "https") {
-                return Err(invalid("PUBLIC_BASE_URL", "must be an http(s) URL"));
-            }
-        }
+        self.check_urls()?;
         if self.access_token_ttl < Duration::from_secs(1) {
             return Err(invalid("ACCESS_TOKEN_TTL", "must be at least 1s"));
         }
@@ -377,7 +440,6 @@ impl Config {
         if let Err(e) = crate::http::client::TrustedProxies::parse(&self.trusted_proxies) {
             return Err(invalid("TRUSTED_PROXIES", e));
         }
-        check_return_to_origins(&self.return_to_origins)?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(invalid(
                 "ADMIN_PASSWORD",
@@ -387,12 +449,53 @@ impl Config {
         Ok(())
     }
 
+    /// The URLs: the public base URL, the `return_to` origins and the link templates.
+    fn check_urls(&self) -> Result<(), ConfigError> {
+        if let Some(base) = &self.public_base_url {
+            let base = url::Url::parse(base)
+                .map_err(|e| invalid("PUBLIC_BASE_URL", format!("not a URL: {e}")))?;
+            if !matches!(base.scheme(), "http" | "https") {
+                return Err(invalid("PUBLIC_BASE_URL", "must be an http(s) URL"));
+            }
+        }
+        check_return_to_origins(&self.return_to_origins)?;
+        check_link_template("VERIFY_LINK_TEMPLATE", self.verify_link_template.as_deref())?;
+        check_link_template("RESET_LINK_TEMPLATE", self.reset_link_template.as_deref())
+    }
+
     /// `PUBLIC_BASE_URL` without a trailing slash; when it is unset, the
     /// URL derived from HOST and the bound port.
     pub fn base_url(&self) -> &str {
         match &self.public_base_url {
             Some(base) => base.trim_end_matches('/'),
             None => &self.derived_base_url,
+        }
+    }
+
+    /// The link of a verification mail: `VERIFY_LINK_TEMPLATE` filled in, or
+    /// this service's own link.
+    pub fn verify_link(&self, user_id: &str, token: &str) -> String {
+        match configured(self.verify_link_template.as_deref()) {
+            Some(template) => fill_link(template, user_id, token),
+            None => format!(
+                "{}/verify-email/{}/{}",
+                self.base_url(),
+                percent_encode(user_id),
+                percent_encode(token)
+            ),
+        }
+    }
+
+    /// The link of a password reset mail: `RESET_LINK_TEMPLATE` filled in,
+    /// or this service's own link.
+    pub fn reset_link(&self, user_id: &str, token: &str) -> String {
+        match configured(self.reset_link_template.as_deref()) {
+            Some(template) => fill_link(template, user_id, token),
+            None => format!(
+                "{}/password/reset?token={}",
+                self.base_url(),
+                percent_encode(token)
+            ),
         }
     }
 
@@ -424,6 +527,11 @@ impl Config {
         let path = self.data_dir.join("jwt_secret");
         load_or_generate_secret(&path).map_err(|source| ConfigError::SecretFile { path, source })
     }
+}
+
+/// A setting's value unless it is empty (as a compose file passes an unset variable).
+fn configured(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 /// `http://localhost:PORT` for a loopback or unspecified HOST (and for
@@ -590,6 +698,77 @@ mod tests {
         ]);
         let err = c.validate().expect_err("refused").to_string();
         assert!(err.contains("at least 32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn link_templates_are_absolute_http_urls_with_a_token() {
+        let example = "https://app.example.com/verify?uid={user_id}&t={token}";
+        for good in [
+            example,
+            "http://h/r/{token}",
+            " https://h/{token}/{user_id} ",
+            "",
+        ] {
+            let c = config(&[
+                ("verify-link-template", good),
+                ("reset-link-template", good),
+            ]);
+            assert!(c.validate().is_ok(), "{good:?}");
+        }
+        for (bad, says) in [
+            (
+                "https://app.example.com/verify?uid={user_id}",
+                "must contain {token}",
+            ),
+            ("/verify?t={token}", "absolute http(s) URL"),
+            ("app.example.com/{token}", "absolute http(s) URL"),
+            ("ftp://app.example.com/{token}", "absolute http(s) URL"),
+            ("https://h/{token}?u={userid}", "the only placeholders"),
+            ("https://h/{token}{", "the only placeholders"),
+        ] {
+            for (flag, variable) in [
+                ("verify-link-template", "VERIFY_LINK_TEMPLATE"),
+                ("reset-link-template", "RESET_LINK_TEMPLATE"),
+            ] {
+                let err = config(&[(flag, bad)])
+                    .validate()
+                    .expect_err(bad)
+                    .to_string();
+                assert!(err.starts_with(variable), "{bad}: {err}");
+                assert!(err.contains(says), "{bad}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn links_fill_their_template_percent_encoded_or_are_the_services_own() {
+        let c = config(&[("public-base-url", "https://id.example.com/")]);
+        assert_eq!(
+            c.verify_link("42", "umv_a-b_c"),
+            "https://id.example.com/verify-email/42/umv_a-b_c"
+        );
+        assert_eq!(
+            c.reset_link("42", "umr_x"),
+            "https://id.example.com/password/reset?token=umr_x"
+        );
+        let c = config(&[
+            (
+                "verify-link-template",
+                "https://app.example.com/v?uid={user_id}&t={token}",
+            ),
+            (
+                "reset-link-template",
+                "https://app.example.com/r/{token}#{user_id}",
+            ),
+        ]);
+        assert_eq!(
+            c.verify_link("a b", "t&u=1/2?"),
+            "https://app.example.com/v?uid=a%20b&t=t%26u%3D1%2F2%3F"
+        );
+        assert_eq!(
+            c.reset_link("{token}", "ü"),
+            "https://app.example.com/r/%C3%BC#%7Btoken%7D"
+        );
     }
 
     #[test]

@@ -86,6 +86,7 @@ impl Application {
             composer: Arc::new(users::deferred_mail::Composer {
                 db: state.db.clone(),
                 config: Arc::clone(&config),
+                code_keys: state.code_keys.clone(),
             }),
             max_attempts: config.mail_max_attempts,
             retry_delay: config.mail_retry_delay,
@@ -195,6 +196,7 @@ fn shared_state(
         config.access_token_ttl,
     );
     let address_keys = crate::auth::address_keys::AddressKeys::new(&secret);
+    let code_keys = users::codes::CodeKeys::new(&secret);
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
     let decode_budget =
@@ -209,6 +211,7 @@ fn shared_state(
         config: Arc::new(config),
         jwt,
         address_keys,
+        code_keys,
         hashing,
         mail_wake,
         trusted_proxies,

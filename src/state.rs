@@ -46,6 +46,8 @@ pub struct Shared {
     pub hashing: PasswordHashing,
     /// Keys the failed-login counts of addresses without an account.
     pub address_keys: crate::auth::address_keys::AddressKeys,
+    /// Keys the digests of the short codes in link mails.
+    pub code_keys: crate::users::codes::CodeKeys,
     /// Wakes the mail worker after a transaction queued mail.
     pub mail_wake: Arc<Notify>,
     /// Proxies whose `X-Forwarded-For` is believed.

@@ -492,7 +492,14 @@ mod tests {
     /// Sample variables matching what the service passes for each message.
     fn sample_vars(name: &str) -> serde_json::Value {
         match name {
-            "verify_email" | "password_reset" | "confirm_email_change" => json!({
+            "verify_email" | "password_reset" => json!({
+                "nickname": "Alice",
+                "link": "https://example.com/action?token=abc123&user=42",
+                "code": "ABCD-EFGH",
+                "code_page": "https://example.com/confirm-email",
+                "expires_in": "24 hours",
+            }),
+            "confirm_email_change" => json!({
                 "nickname": "Alice",
                 "link": "https://example.com/action?token=abc123&user=42",
                 "expires_in": "24 hours",
@@ -613,12 +620,42 @@ mod tests {
     }
 
     #[test]
+    fn link_mails_show_their_code_and_where_to_type_it() {
+        let templates = builtin();
+        for name in ["verify_email", "password_reset"] {
+            let email = templates.render(name, &sample_vars(name)).expect("renders");
+            let page = sample_vars(name)["code_page"]
+                .as_str()
+                .expect("page")
+                .to_owned();
+            assert!(
+                email.text.contains("**ABCD-EFGH**"),
+                "{name}: {}",
+                email.text
+            );
+            assert!(email.text.contains(&page), "{name}: {}", email.text);
+            assert!(
+                email.html.contains("<strong>ABCD-EFGH</strong>"),
+                "{name}: {}",
+                email.html
+            );
+            assert!(email.html.contains(&page), "{name}: {}", email.html);
+        }
+    }
+
+    #[test]
     fn urls_with_markdown_punctuation_survive_the_html_escaping() {
         let link = "https://example.com/a_b/c-d.e?x=1&y=*2*&z=%2F(3)#frag~";
         let email = builtin()
             .render(
                 "verify_email",
-                &json!({ "nickname": "A", "link": link, "expires_in": "1 hour" }),
+                &json!({
+                    "nickname": "A",
+                    "link": link,
+                    "code": "ABCD-EFGH",
+                    "code_page": "https://example.com/confirm-email",
+                    "expires_in": "1 hour",
+                }),
             )
             .expect("renders");
         assert!(
@@ -645,7 +682,13 @@ mod tests {
             let email = templates
                 .render(
                     "password_reset",
-                    &json!({ "nickname": nickname, "link": "https://example.com/r", "expires_in": "1 hour" }),
+                    &json!({
+                        "nickname": nickname,
+                        "link": "https://example.com/r",
+                        "code": "ABCD-EFGH",
+                        "code_page": "https://example.com/reset-password",
+                        "expires_in": "1 hour",
+                    }),
                 )
                 .expect("renders");
             assert!(

@@ -1,7 +1,8 @@
-//! Where the links in mails land. Opening a link (GET) only shows a page;
-//! the page's form (POST) uses the token. So a mail scanner that opens
-//! every link burns nothing, and the page looks the same for valid, used
-//! and unknown tokens.
+//! Where the links in mails land, and where their short codes are typed.
+//! Opening a link (GET) only shows a page; the page's form (POST) uses the
+//! token. So a mail scanner that opens every link burns nothing, and the
+//! page looks the same for valid, used and unknown tokens. A wrong code is
+//! shown next to the code field, alike for an address without an account.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,9 +14,9 @@ use super::form::{NoFields, PageForm};
 use super::view::View;
 use super::visitor::Visitor;
 use crate::email::MailKind;
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
 use crate::state::AppState;
-use crate::users::{deferred_mail, email_change, password_reset, verification};
+use crate::users::{deferred_mail, email_change, mail_links};
 
 /// `GET /confirm-email/{user_id}/{token}`: a button that confirms.
 pub async fn confirm_page(
@@ -37,7 +38,7 @@ pub async fn confirm(
     Path((user_id, token)): Path<(String, String)>,
     PageForm(NoFields {}): PageForm<NoFields>,
 ) -> Response {
-    match verification::confirm_link(&state.db, &user_id, &token).await {
+    match mail_links::confirm_link(&state.db, &user_id, &token).await {
         Ok(_) => verified().render(&state, &visitor),
         Err(AppError::BadRequest(_)) => View::message(
             "This link is no longer valid",
@@ -47,6 +48,45 @@ pub async fn confirm(
         .status(StatusCode::BAD_REQUEST)
         .render(&state, &visitor),
         Err(err) => View::message("Confirm your email", &[], None).failed(err).render(&state, &visitor),
+    }
+}
+
+/// `GET /confirm-email`: the form that takes the address and the code.
+pub async fn code_page(State(state): State<AppState>, visitor: Visitor) -> Response {
+    View::new("enter_code.html", "Confirm your email with a code").render(&state, &visitor)
+}
+
+/// The code form.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    email: String,
+    code: String,
+}
+
+/// `POST /confirm-email`: confirms with the code; a wrong one is shown
+/// next to the code field.
+pub async fn confirm_code(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageForm(form): PageForm<CodeForm>,
+) -> Response {
+    match mail_links::confirm_code(&state, &form.email, &form.code).await {
+        Ok(()) => verified().render(&state, &visitor),
+        Err(err) => View::new("enter_code.html", "Confirm your email with a code")
+            .values(json!({ "email": form.email }))
+            .failed(code_error(err))
+            .render(&state, &visitor),
+    }
+}
+
+/// A wrong code as an error of the code field.
+fn code_error(err: AppError) -> AppError {
+    match err {
+        AppError::BadRequest(_) => AppError::Validation(vec![FieldError::new(
+            "code",
+            "This code is wrong or has expired. Check it, or ask for a new email.",
+        )]),
+        other => other,
     }
 }
 
@@ -111,21 +151,34 @@ pub async fn reset_page(
         .render(&state, &visitor)
 }
 
-/// The reset form.
+/// The reset form: the token of the link, or the address and the code.
 #[derive(Debug, Deserialize)]
 pub struct ResetForm {
-    token: String,
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
     new_password: String,
 }
 
-/// `POST /reset-password`: sets the password; a used or expired link ends
-/// on the page that sends a new one.
+/// `POST /reset-password`: sets the password. With a link, a used or
+/// expired one ends on the page that sends a new one; with a code, a wrong
+/// one is shown next to the code field.
 pub async fn reset(
     State(state): State<AppState>,
     visitor: Visitor,
     PageForm(form): PageForm<ResetForm>,
 ) -> Response {
-    match password_reset::reset_with_token(&state, &form.token, &form.new_password).await {
+    let result = match &form.token {
+        Some(token) => mail_links::reset_with_token(&state, token, &form.new_password).await,
+        None => {
+            let (email, code) = (form.email.as_deref(), form.code.as_deref());
+            let (email, code) = (email.unwrap_or_default(), code.unwrap_or_default());
+            mail_links::reset_with_code(&state, email, code, &form.new_password)
+                .await
+                .map_err(code_error)
+        }
+    };
+    match result {
         Ok(()) => View::message(
             "Your password is changed",
             &["Every session of the account was signed out. Sign in with the new password."],
@@ -139,7 +192,8 @@ pub async fn reset(
                 .render(&state, &visitor)
         }
         Err(err) => View::new("reset_password.html", "Choose a new password")
-            .with("token", Some(form.token))
+            .with("token", form.token)
+            .values(json!({ "email": form.email, "code": form.code }))
             .failed(err)
             .render(&state, &visitor),
     }

@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(email_links::reset_page).merge(limited(&state, email_links::reset)),
         )
         .route(
+            "/confirm-email",
+            get(email_links::code_page).merge(limited(&state, email_links::confirm_code)),
+        )
+        .route(
             "/confirm-email/{user_id}/{token}",
             get(email_links::confirm_page).merge(limited(&state, email_links::confirm)),
         )

@@ -53,7 +53,7 @@ pub async fn sign_up(
                 "Check your inbox",
                 &[
                     &format!("We sent a link to {} to confirm the address.", user.email),
-                    "Open it to finish; then sign in.",
+                    "Open it to finish, or type the code it shows at /confirm-email; then sign in.",
                 ],
                 Some(("/sign-in", "Go to sign in")),
             )

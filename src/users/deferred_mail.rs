@@ -2,7 +2,8 @@
 //! message naming the address, the same single insert whether or not an
 //! account exists; the worker looks the account up at delivery and mints
 //! the token then. So neither the answer nor its timing tells whether the
-//! address is registered, and no token waits in the outbox. A suspended
+//! address is registered, and no token waits in the outbox. Each link goes
+//! out with its short code (`codes`), and a page to type it on. A suspended
 //! account asking for a reset gets a notice instead of a link; the
 //! confirmation of a new address (`email_change`) is composed here too.
 
@@ -11,7 +12,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, 
 use serde_json::json;
 use uuid::Uuid;
 
-use super::one_time_tokens::{Purpose, issue_token};
+use super::codes::{self, CodeKeys};
+use super::one_time_tokens::Purpose;
 use super::repo;
 use crate::auth::tokens;
 use crate::config::Config;
@@ -40,8 +42,10 @@ pub async fn queue_request(state: &AppState, email: &str, kind: MailKind) -> Res
 pub struct Composer {
     /// The database.
     pub db: Db,
-    /// Base URL and token lifetimes.
+    /// Base URL, link templates and token lifetimes.
     pub config: std::sync::Arc<Config>,
+    /// The key of the codes' digests.
+    pub code_keys: CodeKeys,
 }
 
 #[async_trait::async_trait]
@@ -76,10 +80,11 @@ impl Compose for Composer {
             return Ok(Some(suspended_message(&user)));
         }
         let tx = db::begin(&self.db).await?;
+        let keys = &self.code_keys;
         let composed = if row.template == reset {
-            reset_message(&tx, config, &user).await?
+            reset_message(&tx, config, keys, &user).await?
         } else if !user.email_verified {
-            verification_message(&tx, config, &user).await?
+            verification_message(&tx, config, keys, &user).await?
         } else {
             db::commit(tx).await?;
             return Ok(None);
@@ -123,52 +128,49 @@ pub fn suspended_message(user: &users::Model) -> Composed {
     }
 }
 
-/// Issues a verification link for `user` and composes the email carrying
-/// it (called by the mail worker at delivery, so no token waits in the outbox).
+/// Issues a verification link and code for `user` and composes the email
+/// carrying them (called by the mail worker at delivery, so no token waits
+/// in the outbox).
 pub async fn verification_message(
     conn: &impl ConnectionTrait,
     config: &Config,
+    keys: &CodeKeys,
     user: &users::Model,
 ) -> Result<Composed, DbErr> {
-    let token = issue_token(
-        conn,
-        user.id,
-        Purpose::VerifyEmail,
-        config.email_verification_ttl,
-    )
-    .await?;
+    let ttl = config.email_verification_ttl;
+    let (token, code) = codes::issue_link(conn, keys, user.id, Purpose::VerifyEmail, ttl).await?;
     Ok(Composed {
         to: user.email.clone(),
         template: MailKind::VerifyEmail.template().to_owned(),
         payload: json!({
             "nickname": user.nickname,
-            "link": format!("{}/verify-email/{}/{}", config.base_url(), user.id, token),
-            "expires_in": time::describe(config.email_verification_ttl),
+            "link": config.verify_link(&user.id.to_string(), &token),
+            "code": code.display(),
+            "code_page": format!("{}/confirm-email", config.base_url()),
+            "expires_in": time::describe(ttl),
         }),
     })
 }
 
-/// Mints a reset link for `user` and composes the email carrying it
-/// (called by the mail worker at delivery).
+/// Mints a reset link and code for `user` and composes the email carrying
+/// them (called by the mail worker at delivery).
 pub async fn reset_message(
-    conn: &impl sea_orm::ConnectionTrait,
+    conn: &impl ConnectionTrait,
     config: &Config,
+    keys: &CodeKeys,
     user: &users::Model,
-) -> Result<Composed, sea_orm::DbErr> {
-    let token = issue_token(
-        conn,
-        user.id,
-        Purpose::ResetPassword,
-        config.password_reset_ttl,
-    )
-    .await?;
+) -> Result<Composed, DbErr> {
+    let ttl = config.password_reset_ttl;
+    let (token, code) = codes::issue_link(conn, keys, user.id, Purpose::ResetPassword, ttl).await?;
     Ok(Composed {
         to: user.email.clone(),
         template: MailKind::PasswordReset.template().to_owned(),
         payload: json!({
             "nickname": user.nickname,
-            "link": format!("{}/password/reset?token={token}", config.base_url()),
-            "expires_in": time::describe(config.password_reset_ttl),
+            "link": config.reset_link(&user.id.to_string(), &token),
+            "code": code.display(),
+            "code_page": format!("{}/reset-password", config.base_url()),
+            "expires_in": time::describe(ttl),
         }),
     })
 }

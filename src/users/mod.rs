@@ -8,8 +8,10 @@
 pub mod accounts;
 pub mod admin;
 pub mod bootstrap;
+pub mod codes;
 pub mod deferred_mail;
 pub mod email_change;
+pub mod mail_links;
 pub mod me;
 pub mod one_time_tokens;
 pub mod own_account;
@@ -26,12 +28,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
-/// Registration and the email-sending requests: rate limited per client.
+/// Registration, the email-sending requests and the ones that take a
+/// mail's link or code: rate limited per client.
 pub fn limited_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(registration::register))
         .routes(routes!(verification::resend_verification))
         .routes(routes!(password_reset::forgot_password))
+        .routes(routes!(verification::verify_email_post))
+        .routes(routes!(password_reset::reset_password))
 }
 
 /// Verification, password reset, the caller's own account, changes of
@@ -41,11 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     let old_link = routes!(verification::verify_email);
     OpenApiRouter::new()
         .routes(old_link)
-        .routes(routes!(verification::verify_email_post))
-        .routes(routes!(
-            password_reset::reset_password,
-            password_reset::reset_link
-        ))
+        .routes(routes!(password_reset::reset_link))
         .routes(routes!(me::get_me, me::update_me))
         .routes(routes!(me::change_password))
         .routes(routes!(email_change::change_email))

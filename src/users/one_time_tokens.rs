@@ -1,5 +1,7 @@
 //! One-time tokens (email verification, password reset): random, stored
-//! only as digests, single use, retired when a newer one is issued.
+//! only as digests, single use, retired when a newer one is issued. A row
+//! may carry the digest of the short code its mail shows (see `codes`):
+//! whatever uses or retires the row ends the code too.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -33,13 +35,15 @@ impl Purpose {
 /// How many unused tokens of one purpose a user may hold at once.
 pub const MAX_LIVE: usize = 3;
 
-/// Creates a one-time token for `user_id`. Earlier unused tokens of that
+/// Creates a one-time token for `user_id`, with `code_digest` the digest of
+/// the short code mailed beside it (if any). Earlier unused tokens of that
 /// purpose stay valid, up to [`MAX_LIVE`] in all: the oldest retires first.
 pub async fn issue_token(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
     purpose: Purpose,
     ttl: std::time::Duration,
+    code_digest: Option<String>,
 ) -> Result<String, DbErr> {
     use one_time_tokens::Column as C;
     let now = time::now();
@@ -77,6 +81,8 @@ pub async fn issue_token(
         created_at: Set(now),
         expires_at: Set(time::after(now, ttl)),
         used_at: Set(None),
+        code_digest: Set(code_digest),
+        code_failures: Set(0),
     })
     .exec_without_returning(conn)
     .await?;

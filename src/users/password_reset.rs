@@ -1,5 +1,6 @@
 //! Password reset: `POST /password/forgot` and `POST /password/reset`.
-//! The reset link itself is minted at delivery (see `deferred_mail`).
+//! The reset link and its short code are minted at delivery (see
+//! `deferred_mail`); what they do is in `mail_links`.
 //!
 //! A "forgot" request only queues a deferred message for the address, the
 //! same single insert whether or not an account exists; the worker looks the
@@ -9,20 +10,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Redirect;
-use secrecy::SecretString;
-use serde_json::json;
 
 use super::deferred_mail;
-use super::one_time_tokens::{self, Purpose};
-use super::repo;
-use super::requests::{ResendRequest, ResetPasswordRequest};
+use super::mail_links;
+use super::requests::{ResendRequest, ResetPasswordBody, ResetPasswordRequest};
 use super::views::MessageResponse;
-use crate::audit::{self, Action};
-use crate::auth::{device_tokens, sessions};
-use crate::db;
-use crate::domain::Password;
 use crate::email::MailKind;
-use crate::error::{AppError, Result};
+use crate::error::Result;
 use crate::http::extract::{Json, Query};
 use crate::http::openapi::responses;
 use crate::state::AppState;
@@ -59,8 +53,13 @@ pub async fn forgot_password(
     ))
 }
 
-/// Sets a new password with a reset token: single use, expiring. Unlocks the
-/// account, confirms the email (the link proved it), revokes every session.
+/// Sets a new password with a reset link or the code of its mail.
+///
+/// Either the link's `token` or the address and the short code of the mail
+/// (`email`, `code`): single use, expiring. Unlocks the account, confirms
+/// the email (the mail proved it), revokes every session. A wrong code and
+/// an address without an account get the same 400; five wrong codes void
+/// the user's live codes (the links stay good).
 #[utoipa::path(
     post,
     path = "/password/reset",
@@ -72,14 +71,23 @@ pub async fn forgot_password(
         (status = 413, response = responses::PayloadTooLarge),
         (status = 415, response = responses::UnsupportedMediaType),
         (status = 422, response = responses::Unprocessable),
+        (status = 429, response = responses::TooManyRequests),
         (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
-    Json(request): Json<ResetPasswordRequest>,
+    Json(body): Json<ResetPasswordBody>,
 ) -> Result<StatusCode> {
-    reset_with_token(&state, &request.token, &request.new_password).await?;
+    match ResetPasswordRequest::try_from(body)? {
+        ResetPasswordRequest::Link(link) => {
+            mail_links::reset_with_token(&state, &link.token, &link.new_password).await?;
+        }
+        ResetPasswordRequest::Code(code) => {
+            let (email, password) = (&code.email, &code.new_password);
+            mail_links::reset_with_code(&state, email, &code.code, password).await?;
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -111,44 +119,4 @@ pub async fn reset_link(Query(link): Query<ResetLink>) -> Redirect {
         None => "/reset-password".to_owned(),
     };
     Redirect::to(&page)
-}
-
-/// Sets a new password with a reset token: the token is consumed only if
-/// the new password passes the policy; the user's sessions, devices and
-/// other reset links end; a failed-login lock (not a suspension) is lifted.
-pub async fn reset_with_token(state: &AppState, token: &str, new_password: &str) -> Result<()> {
-    let invalid = || AppError::BadRequest("the reset token is invalid or has expired".into());
-    // Look before consuming: a new password that breaks the policy must not burn the token.
-    let user = one_time_tokens::live_owner(&state.db, token, Purpose::ResetPassword)
-        .await?
-        .ok_or_else(invalid)?;
-    let password = Password::parse(new_password, Some(&user.email), Some(&user.nickname))
-        .map_err(|e| AppError::field("new_password", e.to_string()))?;
-    let hash = state
-        .hashing
-        .hash(SecretString::from(password.expose().to_owned()))
-        .await?;
-    let tx = db::begin(&state.db).await?;
-    match one_time_tokens::consume_token(&tx, token, Purpose::ResetPassword).await? {
-        Some(owner) if owner == user.id => {}
-        _ => {
-            db::rollback(tx).await?;
-            return Err(invalid());
-        }
-    }
-    repo::set_password_after_reset(&tx, &user, hash).await?;
-    sessions::revoke_all(&tx, user.id, None).await?;
-    device_tokens::revoke_all(&tx, user.id).await?;
-    one_time_tokens::retire_all(&tx, user.id, Purpose::ResetPassword).await?;
-    let details = json!({ "was_locked": user.is_locked });
-    audit::record(
-        &tx,
-        Some(user.id),
-        Some(user.id),
-        Action::PasswordReset,
-        details,
-    )
-    .await?;
-    db::commit(tx).await?;
-    Ok(())
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::profile_fields::{self, Patch, RawProfile, patch};
 use crate::domain::{Role, email, nickname, password, profile_url};
+use crate::error::{AppError, FieldError};
 
 /// Declares a request body with its own fields followed by the profile
 /// fields. Each profile field is a [`Patch`]: omitted leaves it as it is,
@@ -165,15 +166,72 @@ pub struct ProfessionalRequest {
     pub is_professional: bool,
 }
 
-/// `POST /password/reset`.
-#[derive(Deserialize, ToSchema)]
+/// `POST /password/reset` as sent: the reset link's token, or the address
+/// and the short code from the mail; sorted out by [`ResetPasswordRequest`].
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ResetPasswordRequest {
+pub struct ResetPasswordBody {
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
+    new_password: String,
+}
+
+/// `POST /password/reset`: a new password, with the token of the reset
+/// link or with the address and the code its mail shows.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum ResetPasswordRequest {
+    /// With the reset link.
+    Link(ResetWithLink),
+    /// With the code of the reset mail.
+    Code(ResetWithCode),
+}
+
+/// A new password with the reset link.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetWithLink {
     /// The token from the reset link (`token=` in its query).
     pub token: String,
     /// The new password (same policy as registration).
     #[schema(schema_with = password::schema)]
     pub new_password: String,
+}
+
+/// A new password with the code of the reset mail.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetWithCode {
+    /// The address the mail went to.
+    #[schema(schema_with = email::schema)]
+    pub email: String,
+    /// The code from the mail.
+    #[schema(schema_with = code_schema)]
+    pub code: String,
+    /// The new password (same policy as registration).
+    #[schema(schema_with = password::schema)]
+    pub new_password: String,
+}
+
+impl TryFrom<ResetPasswordBody> for ResetPasswordRequest {
+    type Error = AppError;
+
+    fn try_from(body: ResetPasswordBody) -> Result<Self, AppError> {
+        let link = [("token", &body.token)];
+        let code = [("email", &body.email), ("code", &body.code)];
+        Ok(match proof(&link, &code)? {
+            Proof::Link => Self::Link(ResetWithLink {
+                token: body.token.unwrap_or_default(),
+                new_password: body.new_password,
+            }),
+            Proof::Code => Self::Code(ResetWithCode {
+                email: body.email.unwrap_or_default(),
+                code: body.code.unwrap_or_default(),
+                new_password: body.new_password,
+            }),
+        })
+    }
 }
 
 /// `POST /me/password`.
@@ -188,14 +246,126 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
-/// `POST /verify-email`: the two parts of the verification link.
-#[derive(Deserialize, ToSchema)]
+/// `POST /verify-email` as sent: the parts of the verification link, or
+/// the address and the short code from the mail; sorted out by
+/// [`VerifyEmailRequest`].
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyEmailRequest {
+pub struct VerifyEmailBody {
+    user_id: Option<String>,
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
+}
+
+/// `POST /verify-email`: the two parts of the verification link, or the
+/// address and the code its mail shows.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum VerifyEmailRequest {
+    /// With the verification link.
+    Link(VerifyWithLink),
+    /// With the code of the verification mail.
+    Code(VerifyWithCode),
+}
+
+/// The two parts of the verification link.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyWithLink {
     /// The user id from the link.
     pub user_id: String,
     /// The token from the link.
     pub token: String,
+}
+
+/// The address and the code of the verification mail.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyWithCode {
+    /// The address the mail went to.
+    #[schema(schema_with = email::schema)]
+    pub email: String,
+    /// The code from the mail.
+    #[schema(schema_with = code_schema)]
+    pub code: String,
+}
+
+impl TryFrom<VerifyEmailBody> for VerifyEmailRequest {
+    type Error = AppError;
+
+    fn try_from(body: VerifyEmailBody) -> Result<Self, AppError> {
+        let link = [("user_id", &body.user_id), ("token", &body.token)];
+        let code = [("email", &body.email), ("code", &body.code)];
+        Ok(match proof(&link, &code)? {
+            Proof::Link => Self::Link(VerifyWithLink {
+                user_id: body.user_id.unwrap_or_default(),
+                token: body.token.unwrap_or_default(),
+            }),
+            Proof::Code => Self::Code(VerifyWithCode {
+                email: body.email.unwrap_or_default(),
+                code: body.code.unwrap_or_default(),
+            }),
+        })
+    }
+}
+
+/// What a body proves itself with.
+enum Proof {
+    /// Every field of the link.
+    Link,
+    /// The address and the code.
+    Code,
+}
+
+/// Which of the two sets of fields a body gives, whole: the link's (`link`)
+/// or the address and code (`code`). A missing field of the set begun, or
+/// fields of both, is a 422 naming the fields.
+fn proof(
+    link: &[(&str, &Option<String>)],
+    code: &[(&str, &Option<String>)],
+) -> Result<Proof, AppError> {
+    let given = |set: &[(&str, &Option<String>)]| set.iter().any(|(_, v)| v.is_some());
+    let names = |set: &[(&str, &Option<String>)]| {
+        set.iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let (kind, set, other) = match (given(link), given(code)) {
+        (true, true) => {
+            let either = format!("give {} or {}, not both", names(link), names(code));
+            let errors = code
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(n, _)| FieldError::new(*n, either.clone()))
+                .collect();
+            return Err(AppError::Validation(errors));
+        }
+        (false, true) => (Proof::Code, code, link),
+        _ => (Proof::Link, link, code),
+    };
+    let missing: Vec<FieldError> = set
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| FieldError::new(*n, format!("field required (or give {})", names(other))))
+        .collect();
+    if missing.is_empty() {
+        Ok(kind)
+    } else {
+        Err(AppError::Validation(missing))
+    }
+}
+
+/// The schema of a short code as a person types it.
+fn code_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "The code from the mail: 8 of `ABCDEFGHJKMNPQRSTVWXYZ23456789`; case, hyphens and spaces do not matter",
+        ))
+        .examples([serde_json::json!("ABCD-EFGH")])
+        .build()
 }
 
 /// `POST /me/email`.

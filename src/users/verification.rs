@@ -1,4 +1,5 @@
-//! Email verification: `POST /verify-email`, the deprecated
+//! Email verification: `POST /verify-email` (with the link's parts or the
+//! mail's short code; the work is in `mail_links`), the deprecated
 //! `GET /verify-email/{user_id}/{token}` (which only a client asking for
 //! JSON can use; browsers are sent to the confirmation page), and
 //! `POST /verify-email/resend`.
@@ -9,17 +10,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sea_orm::ConnectionTrait;
 use sea_orm::DbErr;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::deferred_mail;
-use super::one_time_tokens;
-use super::one_time_tokens::{Purpose, consume_token};
-use super::requests::{ResendRequest, VerifyEmailRequest};
+use super::mail_links;
+use super::requests::{ResendRequest, VerifyEmailBody, VerifyEmailRequest};
 use super::views::MessageResponse;
-use crate::audit::{self, Action};
-use crate::db::{self, Db, entities::users};
+use crate::db::entities::users;
 use crate::email::{self, MailKind};
-use crate::error::{AppError, Result};
+use crate::error::Result;
 use crate::http::extract::Json;
 use crate::http::openapi::responses;
 use crate::state::AppState;
@@ -37,70 +35,6 @@ pub async fn queue_verification(
     )
     .await?;
     Ok(())
-}
-
-/// Verifies the email of `user_id` with `token`. Any mismatch (unknown user,
-/// wrong, used or expired token) is one 400, so the link reveals nothing.
-pub async fn confirm(db: &Db, user_id: &str, token: &str) -> Result<()> {
-    let invalid = || AppError::BadRequest("the verification link is invalid or has expired".into());
-    let user_id = Uuid::parse_str(user_id).map_err(|_| invalid())?;
-    let tx = db::begin(db).await?;
-    match consume_token(&tx, token, Purpose::VerifyEmail).await? {
-        Some(owner) if owner == user_id => {}
-        _ => {
-            db::rollback(tx).await?;
-            return Err(invalid());
-        }
-    }
-    crate::users::repo::mark_email_verified(&tx, user_id).await?;
-    audit::record(
-        &tx,
-        Some(user_id),
-        Some(user_id),
-        Action::EmailVerified,
-        json!({}),
-    )
-    .await?;
-    db::commit(tx).await?;
-    Ok(())
-}
-
-/// How confirming a link ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirmed {
-    /// The address is verified now.
-    Now,
-    /// The link was used before by its owner, who is verified.
-    Already,
-}
-
-/// Confirms a verification link. A link its owner already used, on an
-/// account that is verified, is [`Confirmed::Already`] rather than an error:
-/// whoever holds the link learns only what the link's own mail told them.
-pub async fn confirm_link(db: &Db, user_id: &str, token: &str) -> Result<Confirmed> {
-    match confirm(db, user_id, token).await {
-        Ok(()) => Ok(Confirmed::Now),
-        Err(AppError::BadRequest(message)) => {
-            let owner = Uuid::parse_str(user_id).ok();
-            let verified = match owner {
-                Some(owner)
-                    if one_time_tokens::was_issued_to(db, token, Purpose::VerifyEmail, owner)
-                        .await? =>
-                {
-                    crate::users::repo::find_by_id(db, owner)
-                        .await?
-                        .is_some_and(|u| u.email_verified)
-                }
-                _ => false,
-            };
-            if verified {
-                Ok(Confirmed::Already)
-            } else {
-                Err(AppError::BadRequest(message))
-            }
-        }
-        Err(err) => Err(err),
-    }
 }
 
 /// Whether the client names JSON in `Accept` explicitly (not through `*/*`).
@@ -149,7 +83,7 @@ pub async fn verify_email(
         let page = format!("/confirm-email/{}/{}", encode(&user_id), encode(&token));
         return Ok(Redirect::to(&page).into_response());
     }
-    confirm(&state.db, &user_id, &token).await?;
+    mail_links::confirm(&state.db, &user_id, &token).await?;
     Ok(verified_answer().into_response())
 }
 
@@ -159,7 +93,12 @@ fn verified_answer() -> axum::Json<MessageResponse> {
     })
 }
 
-/// Verifies an email address with the token of its link.
+/// Verifies an email address with its link or the code of its mail.
+///
+/// Either the parts of the link (`user_id`, `token`) or the address and the
+/// short code of the mail (`email`, `code`). A wrong code and an address
+/// without an account get the same 400; five wrong codes void the user's
+/// live codes (the links stay good).
 #[utoipa::path(
     post,
     path = "/verify-email",
@@ -170,14 +109,22 @@ fn verified_answer() -> axum::Json<MessageResponse> {
         (status = 400, response = responses::BadRequest),
         (status = 415, response = responses::UnsupportedMediaType),
         (status = 422, response = responses::Unprocessable),
+        (status = 429, response = responses::TooManyRequests),
         (status = 503, response = responses::Unavailable),
     )
 )]
 pub async fn verify_email_post(
     State(state): State<AppState>,
-    Json(request): Json<VerifyEmailRequest>,
+    Json(body): Json<VerifyEmailBody>,
 ) -> Result<axum::Json<MessageResponse>> {
-    confirm(&state.db, &request.user_id, &request.token).await?;
+    match VerifyEmailRequest::try_from(body)? {
+        VerifyEmailRequest::Link(link) => {
+            mail_links::confirm(&state.db, &link.user_id, &link.token).await?;
+        }
+        VerifyEmailRequest::Code(code) => {
+            mail_links::confirm_code(&state, &code.email, &code.code).await?;
+        }
+    }
     Ok(verified_answer())
 }
 

@@ -8,6 +8,8 @@ use user_management::config::Config;
 use user_management::startup::Application;
 
 use crate::helpers::binary::{Server, free_port, mail_in, mode, run, text, word_after};
+use crate::helpers::{Backend, JWT_SECRET, PgDatabase};
+use crate::on_both_databases;
 
 /// The environment variable of every setting, read from the command-line
 /// definition (each setting is a flag with an `env`).
@@ -256,3 +258,53 @@ fn subcommand_help_lists_the_configuration() {
         assert!(help.contains("env: DATABASE_URL"), "{command:?}: {help}");
     }
 }
+
+// ------------------------------------------------------------------ link templates
+
+async fn a_bad_link_template_stops_the_start(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (url, _pg) = match backend {
+        Backend::Sqlite => (format!("sqlite://{}/u.db", dir.path().display()), None),
+        Backend::Postgres => {
+            let Some(pg) = PgDatabase::create_empty().await else {
+                return;
+            };
+            (pg.url.clone(), Some(pg))
+        }
+    };
+    let good = "https://app.example.com/verify?uid={user_id}&t={token}";
+    for (variable, value, says) in [
+        (
+            "VERIFY_LINK_TEMPLATE",
+            "https://app.example.com/verify?uid={user_id}",
+            "{token}",
+        ),
+        (
+            "RESET_LINK_TEMPLATE",
+            "/reset?t={token}",
+            "absolute http(s) URL",
+        ),
+        (
+            "VERIFY_LINK_TEMPLATE",
+            "https://app.example.com/{token}?u={id}",
+            "placeholders",
+        ),
+    ] {
+        let env = [
+            ("DATABASE_URL", url.as_str()),
+            ("JWT_SECRET", JWT_SECRET),
+            ("PORT", "0"),
+            ("VERIFY_LINK_TEMPLATE", good),
+            (variable, value),
+        ];
+        let output = run(dir.path(), &env, &["serve"]);
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "{variable}={value} started");
+        assert!(
+            stderr.contains(variable) && stderr.contains(says),
+            "{variable}={value}: {stderr}"
+        );
+    }
+}
+
+on_both_databases!(a_bad_link_template_stops_the_start);

@@ -1,19 +1,20 @@
 //! Email delivery through the durable outbox, against a real SMTP server on
 //! loopback: outages delay mail but lose none, several instances deliver
 //! each message once, failing messages stop at the attempt cap (and `mail
-//! status`/`mail retry` see them); templates, multipart messages, and the
-//! outbox directory when no SMTP server is configured.
+//! status`/`mail retry` see them); templates, multipart messages, the codes
+//! and the link templates of link mails, and the outbox directory when no
+//! SMTP server is configured.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::json;
+use serde_json::{Value, json};
 use user_management::db::entities::email_outbox;
 
 use crate::helpers::binary::cli;
-use crate::helpers::{Backend, spawn_app_with};
+use crate::helpers::{Backend, link_in, query_param, spawn_app_with};
 use crate::on_both_databases;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -232,6 +233,93 @@ async fn without_smtp_mail_lands_in_the_outbox_directory(backend: Backend) {
     assert_eq!(emls, 1);
 }
 
+async fn link_mails_carry_a_code_and_the_page_to_type_it(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |_| {}).await else {
+        return;
+    };
+
+    app.register("coded@example.com", json!({})).await;
+    let code = app
+        .mailed_code("coded@example.com", "/verify-email/", 1)
+        .await;
+    let forgot = app
+        .post_json("/password/forgot", &json!({ "email": "coded@example.com" }))
+        .await;
+    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    let reset_code = app
+        .mailed_code("coded@example.com", "/password/reset", 1)
+        .await;
+
+    let mails = app.smtp.wait_for(2, PATIENCE).await;
+    for (mail, code, page) in [
+        (&mails[0], &code, "http://localhost:8000/confirm-email"),
+        (
+            &mails[1],
+            &reset_code,
+            "http://localhost:8000/reset-password",
+        ),
+    ] {
+        assert_eq!(code.len(), 9, "ABCD-EFGH: {code}");
+        assert!(mail.text().contains(page), "{}", mail.text());
+        let html = mail.html();
+        assert!(html.contains(&format!("<strong>{code}</strong>")), "{html}");
+        assert!(html.contains(page), "{html}");
+    }
+    assert_ne!(code, reset_code);
+}
+
+async fn link_templates_shape_the_mailed_links(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.verify_link_template =
+            Some("https://app.example.com/verify?uid={user_id}&t={token}".into());
+        c.reset_link_template = Some("https://app.example.com/reset/{token}?u={user_id}".into());
+    })
+    .await
+    else {
+        return;
+    };
+
+    let registered = app.register("shaped@example.com", json!({})).await;
+    let user: Value = registered.json().await.expect("json");
+    let id = user["id"].as_str().expect("id");
+    let mail = app.smtp.wait_for(1, PATIENCE).await.remove(0);
+    let link = link_in(&mail.text(), "app.example.com/verify").expect("the templated link");
+    assert!(
+        link.starts_with(&format!("https://app.example.com/verify?uid={id}&t=umv_")),
+        "{link}"
+    );
+    assert!(
+        mail.html()
+            .contains(&format!("href=\"{}\"", link.replace('&', "&amp;")))
+    );
+    let token = query_param(&link, "t").expect("t");
+    let verified = app
+        .post_json("/verify-email", &json!({ "user_id": id, "token": token }))
+        .await;
+    assert_eq!(
+        verified.status(),
+        StatusCode::OK,
+        "the templated link's token works"
+    );
+
+    let forgot = app
+        .post_json(
+            "/password/forgot",
+            &json!({ "email": "shaped@example.com" }),
+        )
+        .await;
+    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    let mail = app.smtp.wait_for(2, PATIENCE).await.remove(1);
+    let link = link_in(&mail.text(), "app.example.com/reset").expect("the templated link");
+    assert_eq!(query_param(&link, "u").as_deref(), Some(id), "{link}");
+    let path = url::Url::parse(&link).expect("url").path().to_owned();
+    let token = path.trim_start_matches("/reset/");
+    assert!(token.starts_with("umr_"), "{link}");
+    let body = json!({ "token": token, "new_password": "a-brand-new-passphrase" });
+    let reset = app.post_json("/password/reset", &body).await;
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+}
+
 on_both_databases!(
     an_smtp_outage_delays_mail_and_loses_none,
     two_instances_deliver_each_message_once,
@@ -239,4 +327,6 @@ on_both_databases!(
     messages_are_multipart_with_header_footer_and_link,
     operators_can_override_templates,
     without_smtp_mail_lands_in_the_outbox_directory,
+    link_mails_carry_a_code_and_the_page_to_type_it,
+    link_templates_shape_the_mailed_links,
 );

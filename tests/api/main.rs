@@ -17,6 +17,7 @@ mod auth_extractor;
 mod browser;
 mod cli;
 mod client_address;
+mod codes;
 mod config;
 mod db;
 mod db_indexes;

@@ -1,7 +1,7 @@
 //! The pages over HTTP, as a browser sends them: the form token tied to the
 //! form cookie, the cookie session (listed, revocable), the link landing
-//! pages that use nothing on GET, `return_to`, and the headers every page
-//! carries.
+//! pages that use nothing on GET, the pages that take a mail's code,
+//! `return_to`, and the headers every page carries.
 
 use std::collections::BTreeMap;
 
@@ -150,7 +150,12 @@ async fn pages_carry_their_policy_a_language_and_labels(backend: Backend) {
         browser.cookies.contains_key("um_form"),
         "the first visit gets a form cookie"
     );
-    for path in ["/sign-up", "/forgot-password", "/reset-password"] {
+    for path in [
+        "/sign-up",
+        "/forgot-password",
+        "/reset-password",
+        "/confirm-email",
+    ] {
         let (html, _) = browser.page(path).await;
         assert!(
             html.contains("<html lang=\"en\">") && html.contains("<title>"),
@@ -463,6 +468,117 @@ async fn a_reset_link_lands_on_a_form_and_a_used_one_offers_a_new_link(backend: 
     );
 }
 
+/// Posts `fields` with the form token `csrf` to `path`; returns the status
+/// and the page.
+async fn send_form(
+    browser: &mut Browser<'_>,
+    path: &str,
+    csrf: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut form = vec![("csrf", csrf)];
+    form.extend_from_slice(fields);
+    let response = browser.post(path, &form).await;
+    (response.status(), response.text().await.expect("html"))
+}
+
+async fn the_code_page_verifies_and_shows_a_wrong_code_by_its_field(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let registered = app.register("typed@example.com", json!({})).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let code = app
+        .mailed_code("typed@example.com", "/verify-email/", 1)
+        .await;
+    let mut browser = Browser::new(&app);
+    let (sign_in, _) = browser.page("/sign-in").await;
+    assert!(sign_in.contains("href=\"/confirm-email\""), "linked");
+    let (html, token) = browser.page("/confirm-email").await;
+    assert!(html.contains("name=\"email\"") && html.contains("name=\"code\""));
+    let fields = [("email", "typed@example.com"), ("code", code.as_str())];
+    let unsigned = browser.post("/confirm-email", &fields).await;
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN, "the form token");
+
+    let wrong = [("email", "typed@example.com"), ("code", "ZZZZ-ZZZZ")];
+    let (status, wrong) = send_form(&mut browser, "/confirm-email", &token, &wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.contains("id=\"code-error\""), "by the code field");
+    assert!(
+        wrong.contains("value=\"typed@example.com\""),
+        "address kept"
+    );
+    let unknown = [("email", "ghost@example.com"), ("code", "ZZZZ-ZZZZ")];
+    let (status, unknown) = send_form(&mut browser, "/confirm-email", &token, &unknown).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        unknown.replace("ghost@example.com", "typed@example.com"),
+        wrong,
+        "an unknown address reads as a wrong code"
+    );
+
+    let typed = code.to_lowercase().replace('-', " ");
+    let right = [("email", "Typed@Example.com"), ("code", typed.as_str())];
+    let (status, page) = send_form(&mut browser, "/confirm-email", &token, &right).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Your email is verified") && page.contains("sign-in\">Sign in</a>"),
+        "{page}"
+    );
+    assert_eq!(
+        app.login("typed@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn the_reset_page_takes_a_code_instead_of_a_link(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.verified_account("coded@example.com").await;
+    let forgot = app
+        .post_json("/password/forgot", &json!({ "email": "coded@example.com" }))
+        .await;
+    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    let code = app
+        .mailed_code("coded@example.com", "/password/reset", 1)
+        .await;
+    let mut browser = Browser::new(&app);
+    let (forgot_page, _) = browser.page("/forgot-password").await;
+    assert!(forgot_page.contains("href=\"/reset-password\""), "linked");
+    let (html, token) = browser.page("/reset-password").await;
+    assert!(!html.contains("name=\"token\""));
+    assert!(html.contains("name=\"email\"") && html.contains("name=\"code\""));
+    fn form<'a>(code: &'a str, password: &'a str) -> [(&'a str, &'a str); 3] {
+        let email = "coded@example.com";
+        [("email", email), ("code", code), ("new_password", password)]
+    }
+
+    let wrong = form("ZZZZ-ZZZZ", "a-brand-new-passphrase");
+    let (status, wrong) = send_form(&mut browser, "/reset-password", &token, &wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.contains("id=\"code-error\""), "by the code field");
+    assert!(
+        wrong.contains("action=\"/reset-password\""),
+        "the form again"
+    );
+    let weak = form(&code, "short");
+    let (status, weak) = send_form(&mut browser, "/reset-password", &token, &weak).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.contains("id=\"new_password-error\""));
+
+    let right = form(&code, "a-brand-new-passphrase");
+    let (status, done) = send_form(&mut browser, "/reset-password", &token, &right).await;
+    assert_eq!(status, StatusCode::OK, "a weak password used nothing");
+    assert!(done.contains("Your password is changed"));
+    assert_eq!(
+        app.login("coded@example.com", "a-brand-new-passphrase")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
 async fn the_api_ends_every_other_session_and_keeps_its_root(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -500,5 +616,7 @@ on_both_databases!(
     return_to_is_honoured_only_on_this_service,
     opening_a_verification_link_uses_nothing_until_the_button,
     a_reset_link_lands_on_a_form_and_a_used_one_offers_a_new_link,
+    the_code_page_verifies_and_shows_a_wrong_code_by_its_field,
+    the_reset_page_takes_a_code_instead_of_a_link,
     the_api_ends_every_other_session_and_keeps_its_root,
 );

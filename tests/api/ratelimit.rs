@@ -1,4 +1,5 @@
-//! The per-address rate limit of the auth routes: the limit, then a 429
+//! The per-address rate limit of the auth routes (those that take a mail's
+//! code included): the limit, then a 429
 //! with `Retry-After` in each route's error shape (problem+json, RFC 6749
 //! on the token endpoint); other routes free. On PostgreSQL every instance
 //! counts against one budget, and a failing budget answers 503; on SQLite
@@ -93,6 +94,7 @@ async fn auth_endpoints_are_rate_limited_and_recover(backend: Backend) {
         retry_after(&response);
         assert_problem(response, StatusCode::TOO_MANY_REQUESTS).await;
     }
+    assert_code_routes_limited(&app).await;
     let token_endpoint = app.login("limited@example.com", PASSWORD).await;
     retry_after(&token_endpoint);
     assert_token_error(token_endpoint, StatusCode::TOO_MANY_REQUESTS).await;
@@ -111,6 +113,19 @@ async fn auth_endpoints_are_rate_limited_and_recover(backend: Backend) {
         StatusCode::ACCEPTED,
         "after Retry-After the client may go on"
     );
+}
+
+/// The routes that take a mail's code draw on the same budget, so codes
+/// cannot be tried faster than passwords: with it spent, both are 429.
+async fn assert_code_routes_limited(app: &TestApp) {
+    let code = json!({ "email": "x@example.com", "code": "ABCD-EFGH" });
+    let with_password =
+        json!({ "email": "x@example.com", "code": "ABCD-EFGH", "new_password": PASSWORD });
+    for (path, body) in [("/verify-email", code), ("/password/reset", with_password)] {
+        let response = app.post_json(path, &body).await;
+        retry_after(&response);
+        assert_problem(response, StatusCode::TOO_MANY_REQUESTS).await;
+    }
 }
 
 /// `POST /verify-email/resend` at the instance at `address`.

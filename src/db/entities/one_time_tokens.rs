@@ -1,5 +1,6 @@
 //! `one_time_tokens`: email verification and password reset tokens, stored
-//! only as SHA-256 digests, single-use and expiring.
+//! only as SHA-256 digests, single-use and expiring; each with the keyed
+//! digest of the short code its mail carries.
 
 use sea_orm::entity::prelude::*;
 
@@ -14,6 +15,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
+    /// HMAC of the mail's short code; `None` for links minted without one
+    /// and once the code is void (too many wrong codes).
+    pub code_digest: Option<String>,
+    /// Wrong codes typed for this user and purpose while the row was live.
+    pub code_failures: i32,
 }
 
 /// Relations of a token.

@@ -19,6 +19,23 @@ pub fn link_in(text: &str, marker: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The short code (`ABCD-EFGH`, shown in bold) in the text of a link mail.
+pub fn code_in(text: &str) -> Option<String> {
+    const ALPHABET: &str = "ABCDEFGHJKMNPQRSTVWXYZ23456789";
+    text.split("**")
+        .find(|part| {
+            part.len() == 9
+                && part.chars().enumerate().all(|(i, c)| {
+                    if i == 4 {
+                        c == '-'
+                    } else {
+                        ALPHABET.contains(c)
+                    }
+                })
+        })
+        .map(str::to_owned)
+}
+
 /// The path (and query) of an absolute URL.
 pub fn path_of(url: &str) -> String {
     let parsed = url::Url::parse(url).expect("url");
@@ -85,6 +102,31 @@ impl TestApp {
                 tokio::time::Instant::now() < deadline,
                 "reset email #{nth} to {email} did not arrive ({} did)",
                 links.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The short code of the `nth` (1-based) mail to `email` whose link
+    /// contains `marker` (`/verify-email/`, `/password/reset`), waiting up to
+    /// ten seconds for it to arrive.
+    pub async fn mailed_code(&self, email: &str, marker: &str, nth: usize) -> String {
+        let deadline = tokio::time::Instant::now() + MAIL_WAIT;
+        loop {
+            let codes: Vec<String> = self
+                .smtp
+                .messages()
+                .into_iter()
+                .filter(|m| addressed_to(m, email))
+                .filter(|m| link_in(&m.text(), marker).is_some())
+                .filter_map(|m| code_in(&m.text()))
+                .collect();
+            if let Some(code) = codes.get(nth.saturating_sub(1)) {
+                return code.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mail #{nth} with a code and a {marker} link to {email} did not arrive"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

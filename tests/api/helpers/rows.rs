@@ -1,8 +1,9 @@
 //! Stored rows, for assertions on what the API does not show: users by id
-//! or email, how many there are, the audit events about a user.
+//! or email, how many there are, the audit events about a user, their
+//! one-time link rows.
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use user_management::db::entities::{audit_events, users};
+use user_management::db::entities::{audit_events, one_time_tokens, users};
 use uuid::Uuid;
 
 use super::app::TestApp;
@@ -50,6 +51,15 @@ impl TestApp {
             .all(&self.db)
             .await
             .expect("query audit events")
+    }
+
+    /// The one-time link rows of user `user_id` (any purpose, used or not).
+    pub async fn link_rows(&self, user_id: &str) -> Vec<one_time_tokens::Model> {
+        one_time_tokens::Entity::find()
+            .filter(one_time_tokens::Column::UserId.eq(uuid(user_id)))
+            .all(&self.db)
+            .await
+            .expect("query one-time tokens")
     }
 
     /// How many `action` audit events there are about user `user_id`.
