@@ -105,9 +105,14 @@ fn no_feature_imports_another_features_handler_file() {
         let Some(feature) = FEATURES.iter().find(|f| file.starts_with(&format!("{f}/"))) else {
             continue;
         };
+        let imported = imported_paths(text);
         for module in &handler_modules {
             let own = module.starts_with(&format!("{feature}::")) || module == feature;
-            if !own && text.contains(&format!("crate::{module}")) {
+            let named = text.contains(&format!("crate::{module}"))
+                || imported
+                    .iter()
+                    .any(|path| path == module || path.starts_with(&format!("{module}::")));
+            if !own && named {
                 crossings.push(format!("{file} uses crate::{module}"));
             }
         }
@@ -117,6 +122,78 @@ fn no_feature_imports_another_features_handler_file() {
         "a feature reaches into another feature's handlers:\n{}",
         crossings.join("\n")
     );
+}
+
+/// Every path a file imports from the crate, grouped imports spelled out:
+/// `use crate::users::{a, b::{c}};` gives `users::a`, `users::b::c`.
+fn imported_paths(text: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("use crate::") {
+        let tail = &rest[at + "use crate::".len()..];
+        let end = tail.find(';').unwrap_or(tail.len());
+        expand("", &without_aliases(&tail[..end]), &mut paths);
+        rest = &tail[end..];
+    }
+    paths
+}
+
+/// A use tree with its whitespace and its `as` renamings taken out.
+fn without_aliases(tree: &str) -> String {
+    let mut out = String::new();
+    let mut words = tree.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "as" {
+            let alias = words.next().unwrap_or_default();
+            out.extend(
+                alias
+                    .chars()
+                    .filter(|c| !(c.is_alphanumeric() || *c == '_')),
+            );
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
+/// Adds the paths of a use tree (`a::{b, c::{d}}`) under `prefix`.
+fn expand(prefix: &str, tree: &str, paths: &mut Vec<String>) {
+    let join = |p: &str, s: &str| {
+        if p.is_empty() {
+            s.to_owned()
+        } else {
+            format!("{p}::{s}")
+        }
+    };
+    let Some(open) = tree.find('{') else {
+        paths.push(join(prefix, tree.trim_end_matches("::self")));
+        return;
+    };
+    let head = join(prefix, tree[..open].trim_end_matches("::"));
+    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    let mut depth = 0;
+    let mut start = 0;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                expand_item(&head, &inner[start..i], paths);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    expand_item(&head, &inner[start..], paths);
+}
+
+fn expand_item(head: &str, item: &str, paths: &mut Vec<String>) {
+    match item {
+        "" => {}
+        "self" => paths.push(head.to_owned()),
+        _ => expand(head, item, paths),
+    }
 }
 
 /// The text between `<!-- module-map:start -->` and `<!-- module-map:end -->`.
@@ -194,4 +271,18 @@ fn the_domain_knows_no_http_no_database_and_no_feature() {
     forbidden.extend(FEATURES);
     let found = naming("domain", &[], &forbidden);
     assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn grouped_imports_are_spelled_out() {
+    let text = "use crate::users::{accounts::{self as registration, Origin}, email_change};\nuse crate::x as y;";
+    assert_eq!(
+        imported_paths(text),
+        [
+            "users::accounts",
+            "users::accounts::Origin",
+            "users::email_change",
+            "x"
+        ]
+    );
 }

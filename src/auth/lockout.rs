@@ -101,7 +101,7 @@ async fn announce_lock(
         json!({
             "nickname": user.nickname,
             "until": until.map(|t| t.to_rfc3339()),
-            "reset_link": format!("{}/password/forgot", config.base_url()),
+            "reset_link": format!("{}/forgot-password", config.base_url()),
         }),
     )
     .await?;

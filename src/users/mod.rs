@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod codes;
 pub mod deferred_mail;
 pub mod email_change;
+pub mod email_change_routes;
 pub mod mail_links;
 pub mod me;
 pub mod one_time_tokens;
@@ -49,10 +50,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(password_reset::reset_link))
         .routes(routes!(me::get_me, me::update_me))
         .routes(routes!(me::change_password))
-        .routes(routes!(email_change::change_email))
+        .routes(routes!(email_change_routes::change_email))
         .routes(routes!(
-            email_change::confirm_email,
-            email_change::confirm_link
+            email_change_routes::confirm_email,
+            email_change_routes::confirm_link
         ))
         .routes(routes!(public_profile::get_profile))
         .merge(admin::router())

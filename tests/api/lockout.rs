@@ -5,13 +5,15 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::header::ACCEPT;
+use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use user_management::db::entities::email_outbox;
 
 use crate::helpers::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Backend, PASSWORD, TestApp, WRONG, assert_oauth_error,
-    assert_token_error, assert_tokens, count_of, spawn_app_with, spawn_app_with_admin,
+    assert_token_error, assert_tokens, count_of, link_in, path_of, spawn_app_with,
+    spawn_app_with_admin,
 };
 use crate::on_both_databases;
 
@@ -74,6 +76,15 @@ async fn repeated_failures_lock_the_account(backend: Backend) {
         "{}",
         locked.subject()
     );
+    // Its reset link opens the page that asks for the address.
+    let link = link_in(&locked.text(), "/forgot-password").expect("the mail's reset link");
+    let page = app
+        .request(Method::GET, &path_of(&link))
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), StatusCode::OK, "{link}");
 }
 
 async fn concurrent_failures_lock_at_exactly_the_limit(backend: Backend) {

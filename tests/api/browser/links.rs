@@ -1,6 +1,6 @@
 //! The links in mails, opened in a browser: a password reset that works
-//! once, and a link a mail scanner fetched first that still works for the
-//! person.
+//! once, a link a mail scanner fetched first that still works for the
+//! person, and the typed code for when the link cannot be used.
 
 use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
@@ -84,7 +84,42 @@ async fn a_link_a_scanner_fetched_first_still_works_in_the_browser(backend: Back
     s.finish().await;
 }
 
+async fn the_typed_code_confirms_when_the_link_is_not_used(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let email = "typist@example.com";
+    let registered = app.register(email, json!({})).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let code = app.mailed_code(email, "/verify-email/", 1).await;
+    let Some(mut s) = Session::start(&app, "typed-code").await else {
+        return;
+    };
+    s.goto("/sign-in").await;
+    s.step("sign-in", "Sign in").await;
+    s.goto("/confirm-email").await;
+    s.step("code-page", "Confirm your email with a code").await;
+    s.fill("email", email).await;
+    s.fill("code", "ZZZZ-ZZZZ").await;
+    s.press("Confirm my email").await;
+    s.step("wrong-code", "Confirm your email with a code").await;
+    let said = s.main_text().await;
+    assert!(said.contains("This code is wrong"), "{said}");
+    let wrong = app.user_by_email(email).await.expect("the user");
+    assert!(!wrong.email_verified, "a wrong code verifies nothing");
+
+    // Typed as a person would: lower case, with a space for the hyphen.
+    s.fill("code", &code.to_lowercase().replace('-', " ")).await;
+    s.press("Confirm my email").await;
+    s.step("code-confirmed", "Your email is verified").await;
+    let row = app.user_by_email(email).await.expect("the user");
+    assert!(row.email_verified, "the typed code verified the address");
+    steps::sign_in(&mut s, email, PASSWORD).await;
+    s.finish().await;
+}
+
 on_both_databases!(
     a_reset_link_from_the_mail_sets_a_new_password_once,
     a_link_a_scanner_fetched_first_still_works_in_the_browser,
+    the_typed_code_confirms_when_the_link_is_not_used,
 );
