@@ -104,6 +104,47 @@ fn a_request_id_is_echoed_and_names_the_request_log_line() {
     }
 }
 
+#[test]
+fn tokens_in_page_links_never_reach_the_log() {
+    const TOKEN: &str = "umr_page-link-secret-5b1e0c";
+    let server = Server::start(&[("LOG_FORMAT", "json")], &["serve"]);
+    let user = "0190f5c2-7e6a-7cc0-8a5b-3d2f4e6a8b9c";
+    let links = [
+        (format!("/password/reset?token={TOKEN}"), "/password/reset"),
+        (format!("/reset-password?token={TOKEN}"), "/reset-password"),
+        (
+            format!("/verify-email/{user}/{TOKEN}"),
+            "/verify-email/{user_id}/{token}",
+        ),
+        (
+            format!("/confirm-email/{user}/{TOKEN}"),
+            "/confirm-email/{user_id}/{token}",
+        ),
+        (format!("/email/confirm?token={TOKEN}"), "/email/confirm"),
+        (
+            format!("/confirm-new-email?token={TOKEN}"),
+            "/confirm-new-email",
+        ),
+    ];
+    for (n, (path, route)) in links.iter().enumerate() {
+        let id = format!("page-link-{n}");
+        let (status, head, _) = server.get(path, &[("Accept", "text/html"), ("X-Request-Id", &id)]);
+        assert!(matches!(status, 200 | 303), "{path}: {status}");
+        if status == 303 {
+            // The redirect carries the token on to its page, never elsewhere.
+            let to = header_in(&head, "location").unwrap_or_default();
+            assert!(to.starts_with('/'), "{path} -> {to}");
+        }
+        let line = finished_line(&server, &id);
+        assert!(field(&line, "route").contains(&&json!(route)), "{line}");
+    }
+    assert!(
+        !server.log().contains(TOKEN),
+        "a link's token is in the log:\n{}",
+        server.log()
+    );
+}
+
 // ------------------------------------------------------------------ log scan
 
 /// The JWT secret of the scanned binary.

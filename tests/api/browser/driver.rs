@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::wd::{TimeoutConfiguration, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -330,6 +331,42 @@ impl Session {
                 self.path().await
             );
         }
+    }
+
+    /// Makes the window `width` × `height` CSS pixels (a phone: 390 × 844).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+    }
+
+    /// Types `keys` on the keyboard, into whatever has the focus (a
+    /// character of `fantoccini::key::Key` for Tab, Enter, …).
+    pub async fn keys(&self, keys: &str) {
+        let mut actions = KeyActions::new("keyboard".into());
+        for key in keys.chars() {
+            actions = actions
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key });
+        }
+        self.client.perform_actions(actions).await.expect("keys");
+    }
+
+    /// Presses Tab until the element with id `id` has the focus (at most
+    /// `tabs` times); panics if the keyboard cannot reach it.
+    pub async fn tab_to(&self, id: &str, tabs: usize) {
+        let tab = char::from(fantoccini::key::Key::Tab).to_string();
+        for _ in 0..tabs {
+            self.keys(&tab).await;
+            if self.script("return document.activeElement?.id ?? ''").await == json!(id) {
+                return;
+            }
+        }
+        panic!(
+            "{tabs} presses of Tab never reached #{id} on {}",
+            self.path().await
+        );
     }
 
     /// The current value of the input with id `id`.

@@ -3,6 +3,9 @@
 //! inputs), here including the pages no other scenario reaches and the
 //! pages with errors by their fields.
 
+use fantoccini::key::Key;
+use serde_json::json;
+
 use super::driver::Session;
 use super::steps;
 use crate::helpers::{Backend, PASSWORD, spawn_app};
@@ -82,4 +85,54 @@ async fn every_page_is_clean_titled_and_labelled(backend: Backend) {
     s.finish().await;
 }
 
-on_both_databases!(every_page_is_clean_titled_and_labelled);
+/// Whether the focused element shows a visible outline, and whether the
+/// page is no wider than the window (nothing to scroll sideways).
+const FOCUS_AND_WIDTH: &str = "const e = document.activeElement; const st = getComputedStyle(e); \
+    return { outlined: st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) > 0, \
+    fits: document.documentElement.scrollWidth <= window.innerWidth }";
+
+/// On a phone-width window, with the keyboard alone: Tab reaches each
+/// field with a visible focus, Enter signs in, and no page needs sideways
+/// scrolling.
+async fn a_phone_and_a_keyboard_are_enough(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let email = "thumbs@example.com";
+    app.verified_account(email).await;
+    let Some(mut s) = Session::start(&app, "phone").await else {
+        return;
+    };
+    s.resize(390, 844).await;
+    s.goto("/sign-in").await;
+    s.step("sign-in", "Sign in").await;
+    for (id, text) in [("email", email), ("password", PASSWORD)] {
+        s.tab_to(id, 12).await;
+        let seen = s.script(FOCUS_AND_WIDTH).await;
+        assert_eq!(
+            seen["outlined"],
+            json!(true),
+            "#{id} shows its focus: {seen}"
+        );
+        assert_eq!(
+            seen["fits"],
+            json!(true),
+            "the sign-in page fits a phone: {seen}"
+        );
+        s.keys(text).await;
+    }
+    s.keys(&char::from(Key::Enter).to_string()).await;
+    s.step("account", "Your account").await;
+    for (name, path, heading) in ACCOUNT_PAGES {
+        s.goto(path).await;
+        s.step(name, heading).await;
+        let seen = s.script(FOCUS_AND_WIDTH).await;
+        assert_eq!(seen["fits"], json!(true), "{path} fits a phone: {seen}");
+    }
+    s.finish().await;
+}
+
+on_both_databases!(
+    every_page_is_clean_titled_and_labelled,
+    a_phone_and_a_keyboard_are_enough,
+);
