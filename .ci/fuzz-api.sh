@@ -20,7 +20,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
   # exec: the service replaces this subshell, so the trap's kill reaches it.
   exec env -i PATH="$PATH" PORT="$port" HOST=127.0.0.1 RUST_LOG=warn \
     ADMIN_EMAIL=fuzz-admin@example.com ADMIN_PASSWORD=fuzz-admin-passphrase \
-    AUTH_RATE_LIMIT=0 MAX_LOGIN_ATTEMPTS=1000000 \
+    AUTH_RATE_LIMIT=0 MAX_LOGIN_ATTEMPTS=1000000 PICTURE_UPLOAD_LIMIT=0 \
     "$OLDPWD/$binary" serve >"$dir/service.log" 2>&1
 ) &
 service=$!
