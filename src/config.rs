@@ -351,7 +351,7 @@ fn fill_link(template: &str, user_id: &str, token: &str) -> String {
 
 /// Every byte but the unreserved characters of RFC 3986 as `%XX`, so a
 /// value stays one path segment or query value wherever it is placed.
-fn percent_encode(value: &str) -> String {
+pub fn percent_encode(value: &str) -> String {
     let mut encoded = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

@@ -15,6 +15,7 @@ pub mod session_routes;
 pub mod sessions;
 pub mod token_endpoint;
 pub mod tokens;
+pub mod totp;
 pub mod unknown_logins;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
