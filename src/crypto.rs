@@ -67,10 +67,11 @@ pub enum OpenError {
     Tampered,
 }
 
-/// One key and its id.
+/// One key, its id and the HMAC key derived from it for keyed digests.
 struct DataKey {
     id: [u8; KEY_ID_BYTES],
     key: LessSafeKey,
+    digest_key: aws_lc_rs::hmac::Key,
 }
 
 impl DataKey {
@@ -87,9 +88,12 @@ impl DataKey {
         id.copy_from_slice(&digest.as_ref()[..KEY_ID_BYTES]);
         // 32 bytes is always a valid AES-256 key.
         let unbound = UnboundKey::new(&AES_256_GCM, bytes.expose_secret()).expect("32-byte key");
+        let root = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, bytes.expose_secret());
+        let derived = aws_lc_rs::hmac::sign(&root, b"user-management keyed digests v1");
         Self {
             id,
             key: LessSafeKey::new(unbound),
+            digest_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_ref()),
         }
     }
 }
@@ -159,6 +163,21 @@ impl DataKeys {
             .open_in_place(nonce, Aad::from(context), &mut body)
             .map_err(|_| OpenError::Tampered)?;
         Ok(plain.to_vec())
+    }
+
+    /// The keyed digest (HMAC-SHA256, hex) of `message` under the current
+    /// key: what to store for a value that is only ever compared.
+    pub fn digest(&self, message: &[u8]) -> String {
+        hex::encode(aws_lc_rs::hmac::sign(&self.current.digest_key, message))
+    }
+
+    /// The digests of `message` under every key, current first: what to
+    /// look a stored digest up by, so digests stored before a rotation match.
+    pub fn digests(&self, message: &[u8]) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| hex::encode(aws_lc_rs::hmac::sign(&k.digest_key, message)))
+            .collect()
     }
 
     /// Whether `sealed` was sealed by the current key (else it is due for
@@ -247,6 +266,21 @@ mod tests {
         let sealed_after = rotated.seal(b"c", b"secret");
         assert!(rotated.is_current(&sealed_after));
         assert_eq!(old.open(b"c", &sealed_after), Err(OpenError::UnknownKey));
+    }
+
+    #[test]
+    fn digests_are_keyed_and_survive_a_rotation() {
+        let old = DataKeys::new(&key(1), &[]);
+        let stored = old.digest(b"user:code");
+        assert_eq!(stored.len(), 64);
+        assert_eq!(stored, old.digest(b"user:code"));
+        assert_ne!(stored, old.digest(b"user:other"));
+        assert_ne!(stored, DataKeys::new(&key(2), &[]).digest(b"user:code"));
+        let rotated = DataKeys::new(&key(2), &[key(1)]);
+        let candidates = rotated.digests(b"user:code");
+        assert_eq!(candidates.len(), 2);
+        assert_eq!(candidates[0], rotated.digest(b"user:code"));
+        assert!(candidates.contains(&stored));
     }
 
     #[test]
