@@ -12,9 +12,10 @@
 # both builders accept are used: .ci/check-containers.sh checks both.
 #
 # The image defaults to the embedded setup (SQLite and files under /data, a
-# generated JWT secret in /data/jwt_secret, mail written to /data/outbox/):
-# mount a volume at /data to keep them. In production set DATABASE_URL
-# (PostgreSQL), JWT_SECRET, STORAGE_URL (s3://…), S3_* and SMTP_URL instead,
+# generated JWT secret in /data/jwt_secret and data encryption key in
+# /data/data_encryption_key, mail written to /data/outbox/): mount a volume at
+# /data to keep them. In production set DATABASE_URL (PostgreSQL), JWT_SECRET,
+# DATA_ENCRYPTION_KEY, STORAGE_URL (s3://…), S3_* and SMTP_URL instead,
 # and run `migrate up` once before `serve` (see docs/deployment.md).
 #
 # Dependency caching: cache mounts (BuildKit; Buildah 1.24+) keep the cargo

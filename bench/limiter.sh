@@ -23,6 +23,7 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT="$BENCH/out/limiter"
 export BENCH_LUA="$BENCH/lua" BENCH_PASSWORD="bench-pass-phrase-2024"
 JWT_SECRET=$(head -c 48 /dev/urandom | base64 -w0)
+DATA_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64 -w0)
 mkdir -p "$OUT"
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; true' EXIT
@@ -32,7 +33,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # serve NAME BIN: starts BIN on database um_limiter_NAME; sets PORT and PID.
 serve() {
     PORT=$(free_port)
-    (cd "$OUT" && exec env DATABASE_URL="$PG_SERVER/um_limiter_$1" JWT_SECRET="$JWT_SECRET" \
+    (cd "$OUT" && exec env DATABASE_URL="$PG_SERVER/um_limiter_$1" JWT_SECRET="$JWT_SECRET" DATA_ENCRYPTION_KEY="$DATA_ENCRYPTION_KEY" \
         HOST=127.0.0.1 PORT="$PORT" PUBLIC_BASE_URL="http://127.0.0.1:$PORT" DATA_DIR="$OUT/data-$1" \
         STORAGE_URL="file://$OUT/data-$1/objects" AUTH_RATE_LIMIT=100000000 RUST_LOG=warn \
         "$2" serve > "$OUT/$1.log" 2>&1) &
@@ -51,7 +52,7 @@ stop() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 prepare() {
     psql -q "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS um_limiter_$1 WITH (FORCE)" \
         -c "CREATE DATABASE um_limiter_$1"
-    DATABASE_URL="$PG_SERVER/um_limiter_$1" JWT_SECRET="$JWT_SECRET" "$2" migrate up > /dev/null
+    DATABASE_URL="$PG_SERVER/um_limiter_$1" JWT_SECRET="$JWT_SECRET" DATA_ENCRYPTION_KEY="$DATA_ENCRYPTION_KEY" "$2" migrate up > /dev/null
     serve "$1" "$2"
     for n in $(seq 1 16); do
         curl -sf -X POST "http://127.0.0.1:$PORT/register" -H 'Content-Type: application/json' \

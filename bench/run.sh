@@ -215,7 +215,7 @@ start_service() {
     mkdir -p "$dir/data"
     (
         cd "$dir"   # no stray .env; DATA_DIR and the log stay under bench/out
-        exec env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET" HOST=127.0.0.1 PORT="$PORT" \
+        exec env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET" DATA_ENCRYPTION_KEY="$DATA_ENCRYPTION_KEY" HOST=127.0.0.1 PORT="$PORT" \
             PUBLIC_BASE_URL="http://127.0.0.1:$PORT" DATA_DIR="$dir/data" \
             STORAGE_URL="file://$dir/data/objects" AUTH_RATE_LIMIT=0 PICTURE_UPLOAD_LIMIT=0 \
             LOG_FORMAT=json RUST_LOG=warn ACCESS_TOKEN_TTL=2h SHUTDOWN_TIMEOUT=5s \
@@ -397,7 +397,7 @@ run_postgres() {
     log "postgres: fresh database $PG_DB"
     psql_admin -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
     psql_admin -c "CREATE DATABASE $PG_DB"
-    (cd "$OUT/postgres" && DATABASE_URL="$(pg_url $PG_DB)" JWT_SECRET="$JWT_SECRET" RUST_LOG=warn \
+    (cd "$OUT/postgres" && DATABASE_URL="$(pg_url $PG_DB)" JWT_SECRET="$JWT_SECRET" DATA_ENCRYPTION_KEY="$DATA_ENCRYPTION_KEY" RUST_LOG=warn \
         "$BIN" migrate up) > "$OUT/postgres/migrate.log" 2>&1 || die "migrate up failed: $(tail -5 "$OUT/postgres/migrate.log")"
     start_service postgres "$(pg_url $PG_DB)"
     # Idle RSS of a plain start: restart once the ADMIN_EMAIL account exists,
@@ -474,6 +474,7 @@ command -v sqlite3 >/dev/null || [ "$SKIP_SQLITE" = 1 ] || {
 psql_admin -c "SELECT 1" >/dev/null || die "PostgreSQL is not reachable at $PG_SERVER"
 PSQL_READY=1
 JWT_SECRET=$(head -c 48 /dev/urandom | base64 -w0)
+DATA_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64 -w0)
 
 python3 - "$OUT/params.json" <<EOF
 import json, sys

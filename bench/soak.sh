@@ -15,6 +15,7 @@ if [ "$backend" = postgres ]; then
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS um_soak" -c "CREATE DATABASE um_soak"
   export DATABASE_URL=postgres://postgres@127.0.0.1:5432/um_soak
   export JWT_SECRET=soak-secret-soak-secret-soak-secret-0123
+  export DATA_ENCRYPTION_KEY=c29hay1rZXktc29hay1rZXktc29hay1rZXktMDEyMzQ=
   target/release/user-management migrate up
 fi
 export PORT="$port" HOST=127.0.0.1 AUTH_RATE_LIMIT=0 RUST_LOG=warn LOG_FORMAT=json DATA_DIR="$dir/data"

@@ -16,6 +16,7 @@ mod m20261203_000009_unknown_login_failures;
 mod m20261203_000010_pending_email_change;
 mod m20261203_000011_rate_limit_windows;
 mod m20261203_000012_one_time_token_codes;
+mod m20261203_000013_second_factor;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_pending_email_change::Migration),
             Box::new(m20261203_000011_rate_limit_windows::Migration),
             Box::new(m20261203_000012_one_time_token_codes::Migration),
+            Box::new(m20261203_000013_second_factor::Migration),
         ]
     }
 }

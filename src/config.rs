@@ -129,6 +129,22 @@ pub struct Config {
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
 
+    /// Key that encrypts secrets at rest: 32 random bytes as base64 or hex.
+    /// Generated and kept in the data directory on the embedded default;
+    /// required otherwise.
+    #[arg(long, env = "DATA_ENCRYPTION_KEY", hide_env_values = true)]
+    pub data_encryption_key: Option<SecretString>,
+
+    /// Earlier `DATA_ENCRYPTION_KEY` values, comma-separated: after a
+    /// rotation they still open what they sealed; nothing new is sealed with them.
+    #[arg(long, env = "DATA_ENCRYPTION_KEY_PREVIOUS", hide_env_values = true)]
+    pub data_encryption_key_previous: Option<SecretString>,
+
+    /// Preview: `on` opens the `/me/mfa/…` enrolment routes (404 while
+    /// `off`). Sign-in does not ask for the second factor yet.
+    #[arg(long, env = "MFA_ENROLMENT", default_value = "off", value_parser = parse_switch)]
+    pub mfa_enrolment: bool,
+
     /// Lifetime of an access token.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
     pub access_token_ttl: Duration,
@@ -261,6 +277,22 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// The generated data encryption key could not be read or written.
+    #[error("DATA_ENCRYPTION_KEY: cannot keep a generated key at {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn parse_switch(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" | "" => Ok(false),
+        _ => Err("expected on or off".into()),
+    }
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
@@ -332,7 +364,7 @@ fn fill_link(template: &str, user_id: &str, token: &str) -> String {
 
 /// Every byte but the unreserved characters of RFC 3986 as `%XX`, so a
 /// value stays one path segment or query value wherever it is placed.
-fn percent_encode(value: &str) -> String {
+pub fn percent_encode(value: &str) -> String {
     let mut encoded = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -437,6 +469,7 @@ impl Config {
                 ),
             ));
         }
+        self.check_data_encryption_keys()?;
         if let Err(e) = crate::http::client::TrustedProxies::parse(&self.trusted_proxies) {
             return Err(invalid("TRUSTED_PROXIES", e));
         }
@@ -515,6 +548,65 @@ impl Config {
             .filter(|secret| !secret.expose_secret().is_empty())
     }
 
+    /// `DATA_ENCRYPTION_KEY` is required outside the embedded default, and it
+    /// and each `DATA_ENCRYPTION_KEY_PREVIOUS` entry must be a 32-byte key.
+    fn check_data_encryption_keys(&self) -> Result<(), ConfigError> {
+        match configured_secret(self.data_encryption_key.as_ref()) {
+            Some(key) => {
+                crate::crypto::parse_key(key.expose_secret())
+                    .map_err(|e| invalid("DATA_ENCRYPTION_KEY", key_message(&e)))?;
+            }
+            None if !self.is_embedded() => {
+                return Err(invalid(
+                    "DATA_ENCRYPTION_KEY",
+                    "must be set (32 random bytes as base64 or hex) when DATABASE_URL is not SQLite; \
+                     generate one with `openssl rand -base64 32`",
+                ));
+            }
+            None => {}
+        }
+        self.previous_data_encryption_keys().map(|_| ())
+    }
+
+    /// The keys of `DATA_ENCRYPTION_KEY_PREVIOUS`, in order.
+    fn previous_data_encryption_keys(&self) -> Result<Vec<crate::crypto::KeyBytes>, ConfigError> {
+        let Some(list) = configured_secret(self.data_encryption_key_previous.as_ref()) else {
+            return Ok(Vec::new());
+        };
+        list.expose_secret()
+            .split(',')
+            .filter(|entry| !entry.trim().is_empty())
+            .enumerate()
+            .map(|(i, entry)| {
+                crate::crypto::parse_key(entry).map_err(|e| {
+                    invalid(
+                        "DATA_ENCRYPTION_KEY_PREVIOUS",
+                        format!("entry {}: {}", i + 1, key_message(&e)),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The data encryption keys: the configured one (or, on the embedded
+    /// default, one generated once and kept in `DATA_DIR/data_encryption_key`)
+    /// and the previous ones.
+    pub fn data_encryption_keys(&self) -> Result<crate::crypto::DataKeys, ConfigError> {
+        let current = match configured_secret(self.data_encryption_key.as_ref()) {
+            Some(key) => crate::crypto::parse_key(key.expose_secret())
+                .map_err(|e| invalid("DATA_ENCRYPTION_KEY", key_message(&e)))?,
+            None if !self.is_embedded() => {
+                return Err(invalid("DATA_ENCRYPTION_KEY", "must be set"));
+            }
+            None => {
+                let path = self.data_dir.join("data_encryption_key");
+                load_or_generate_key(&path)?
+            }
+        };
+        let previous = self.previous_data_encryption_keys()?;
+        Ok(crate::crypto::DataKeys::new(&current, &previous))
+    }
+
     /// The JWT secret: the configured one or, on the embedded default, one
     /// generated once and kept in `DATA_DIR/jwt_secret`.
     pub fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
@@ -527,6 +619,47 @@ impl Config {
         let path = self.data_dir.join("jwt_secret");
         load_or_generate_secret(&path).map_err(|source| ConfigError::SecretFile { path, source })
     }
+}
+
+/// A secret setting unless it is empty (as a compose file passes an unset variable).
+fn configured_secret(value: Option<&SecretString>) -> Option<&SecretString> {
+    value.filter(|v| !v.expose_secret().trim().is_empty())
+}
+
+fn key_message(problem: &str) -> String {
+    format!("{problem}; give 32 random bytes as base64 or hex (`openssl rand -base64 32`)")
+}
+
+/// The key kept at `path`, or a new one written there. A file that holds
+/// something else stops the start rather than being replaced: what the old
+/// key sealed would no longer open.
+fn load_or_generate_key(path: &Path) -> Result<crate::crypto::KeyBytes, ConfigError> {
+    let file_error = |source| ConfigError::KeyFile {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            return crate::crypto::parse_key(&text).map_err(|e| {
+                invalid(
+                    "DATA_ENCRYPTION_KEY",
+                    format!("the key kept at {} {e}", path.display()),
+                )
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(file_error(e)),
+    }
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent).map_err(file_error)?;
+    }
+    let key = crate::crypto::generate_key_base64();
+    write_private(path, &key).map_err(file_error)?;
+    tracing::warn!(
+        path = %path.display(),
+        "DATA_ENCRYPTION_KEY is not set: generated one and kept it in the data directory (set DATA_ENCRYPTION_KEY in production)"
+    );
+    crate::crypto::parse_key(&key).map_err(|e| invalid("DATA_ENCRYPTION_KEY", e))
 }
 
 /// A setting's value unless it is empty (as a compose file passes an unset variable).
@@ -687,6 +820,110 @@ mod tests {
         assert!(
             embedded.validate().is_ok(),
             "the embedded default generates one"
+        );
+    }
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    #[test]
+    fn postgres_without_a_data_encryption_key_names_the_variable() {
+        let pg = [
+            ("database-url", "postgres://u@h/db"),
+            ("jwt-secret", "test-secret-test-secret-test-secret-0123"),
+        ];
+        let err = config(&pg).validate().expect_err("refused").to_string();
+        assert!(err.starts_with("DATA_ENCRYPTION_KEY"), "{err}");
+        assert!(err.contains("must be set"), "{err}");
+        let empty = [pg[0], pg[1], ("data-encryption-key", " ")];
+        let err = config(&empty).validate().expect_err("refused").to_string();
+        assert!(
+            err.contains("must be set"),
+            "an empty key counts as unset: {err}"
+        );
+        let set = [pg[0], pg[1], ("data-encryption-key", KEY)];
+        assert!(config(&set).validate().is_ok());
+        let embedded = config(&[
+            ("data-encryption-key", ""),
+            ("data-dir", "/nonexistent/um-test"),
+        ]);
+        assert!(
+            embedded.validate().is_ok(),
+            "the embedded default generates one"
+        );
+    }
+
+    #[test]
+    fn a_data_encryption_key_of_another_length_or_form_is_refused() {
+        let hex_key = "00".repeat(32);
+        for good in [KEY, hex_key.as_str()] {
+            let c = config(&[
+                ("data-encryption-key", good),
+                ("data-encryption-key-previous", &format!("{hex_key}, {KEY}")),
+            ]);
+            assert!(c.validate().is_ok(), "{good}");
+        }
+        for (bad, says) in [
+            ("c2hvcnQ=", "must be 32 bytes"),
+            ("not a key", "neither base64 nor hex"),
+        ] {
+            let err = config(&[("data-encryption-key", bad)])
+                .validate()
+                .expect_err(bad)
+                .to_string();
+            assert!(err.starts_with("DATA_ENCRYPTION_KEY:"), "{bad}: {err}");
+            assert!(
+                err.contains(says) && err.contains("openssl rand"),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains(bad), "the value is not echoed: {err}");
+            let err = config(&[("data-encryption-key-previous", &format!("{KEY},{bad}"))])
+                .validate()
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.starts_with("DATA_ENCRYPTION_KEY_PREVIOUS: entry 2"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_embedded_default_keeps_one_generated_key_and_never_replaces_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data = dir.path().join("data");
+        let c = config(&[("data-dir", data.to_str().expect("utf-8"))]);
+        let sealed = c
+            .data_encryption_keys()
+            .expect("generated")
+            .seal(b"c", b"secret");
+        let kept = std::fs::read_to_string(data.join("data_encryption_key")).expect("kept");
+        assert!(crate::crypto::parse_key(&kept).is_ok(), "{kept}");
+        let again = c.data_encryption_keys().expect("loaded");
+        assert_eq!(
+            again.open(b"c", &sealed),
+            Ok(b"secret".to_vec()),
+            "the same key"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data.join("data_encryption_key"))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        std::fs::write(data.join("data_encryption_key"), "damaged").expect("write");
+        let err = c.data_encryption_keys().expect_err("refused").to_string();
+        assert!(err.starts_with("DATA_ENCRYPTION_KEY"), "{err}");
+        let still = std::fs::read_to_string(data.join("data_encryption_key")).expect("file");
+        assert_eq!(still, "damaged", "a damaged key file is not replaced");
+
+        let pg = config(&[("database-url", "postgres://u@h/db")]);
+        assert!(
+            pg.data_encryption_keys().is_err(),
+            "no generated key outside SQLite"
         );
     }
 

@@ -197,6 +197,7 @@ fn shared_state(
     );
     let address_keys = crate::auth::address_keys::AddressKeys::new(&secret);
     let code_keys = users::codes::CodeKeys::new(&secret);
+    let data_keys = config.data_encryption_keys()?;
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
     let decode_budget =
@@ -212,6 +213,7 @@ fn shared_state(
         jwt,
         address_keys,
         code_keys,
+        data_keys,
         hashing,
         mail_wake,
         trusted_proxies,

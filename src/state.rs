@@ -46,6 +46,8 @@ pub struct Shared {
     pub hashing: PasswordHashing,
     /// Keys the failed-login counts of addresses without an account.
     pub address_keys: crate::auth::address_keys::AddressKeys,
+    /// Seal and open secrets at rest (`DATA_ENCRYPTION_KEY`).
+    pub data_keys: crate::crypto::DataKeys,
     /// Keys the digests of the short codes in link mails.
     pub code_keys: crate::users::codes::CodeKeys,
     /// Wakes the mail worker after a transaction queued mail.

@@ -10,11 +10,14 @@ pub mod hashing;
 pub mod jwt;
 pub mod lockout;
 pub mod logout;
+pub mod mfa;
+pub mod mfa_routes;
 pub mod oauth_error;
 pub mod session_routes;
 pub mod sessions;
 pub mod token_endpoint;
 pub mod tokens;
+pub mod totp;
 pub mod unknown_logins;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -29,6 +32,17 @@ pub fn token_router(state: AppState) -> OpenApiRouter<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             token_endpoint::limit,
+        ))
+}
+
+/// `/me/mfa/…`, answered only with `MFA_ENROLMENT` on.
+pub fn mfa_router(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(mfa_routes::start_totp))
+        .routes(routes!(mfa_routes::confirm_totp))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            mfa_routes::enabled,
         ))
 }
 

@@ -56,6 +56,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(token_endpoint)
         .merge(limited)
         .merge(auth::router())
+        .merge(auth::mfa_router(state.clone()))
         .merge(users::router())
         .merge(audit::router())
         .merge(pictures::router())

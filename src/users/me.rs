@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::requests::{ChangePasswordRequest, UpdateProfileRequest};
-use super::views::{UserResponse, Viewer};
+use super::views::{MeResponse, UserResponse, Viewer};
 use crate::auth::extractor::AuthUser;
 use crate::error::Result;
 use crate::http::extract::Json;
@@ -18,17 +18,18 @@ use crate::state::AppState;
     tag = "me",
     security(("oauth2" = [])),
     responses(
-        (status = 200, description = "The caller", body = UserResponse),
+        (status = 200, description = "The caller", body = MeResponse),
         (status = 401, response = responses::Unauthorized),
         (status = 503, response = responses::Unavailable),
     )
 )]
-pub async fn get_me(State(state): State<AppState>, auth: AuthUser) -> axum::Json<UserResponse> {
-    axum::Json(UserResponse::new(
-        auth.user,
-        Viewer::Owner,
-        state.config.base_url(),
-    ))
+pub async fn get_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<axum::Json<MeResponse>> {
+    let mfa_enabled = crate::auth::mfa::is_enabled(&state.db, auth.user.id).await?;
+    let user = UserResponse::new(auth.user, Viewer::Owner, state.config.base_url());
+    Ok(axum::Json(MeResponse { user, mfa_enabled }))
 }
 
 /// Updates the caller's profile fields. Email, role, lock and professional
@@ -40,7 +41,7 @@ pub async fn get_me(State(state): State<AppState>, auth: AuthUser) -> axum::Json
     security(("oauth2" = [])),
     request_body = UpdateProfileRequest,
     responses(
-        (status = 200, description = "Updated", body = UserResponse),
+        (status = 200, description = "Updated", body = MeResponse),
         (status = 400, response = responses::BadRequest),
         (status = 401, response = responses::Unauthorized),
         (status = 409, response = responses::Conflict),
@@ -54,13 +55,11 @@ pub async fn update_me(
     State(state): State<AppState>,
     auth: AuthUser,
     Json(request): Json<UpdateProfileRequest>,
-) -> Result<axum::Json<UserResponse>> {
+) -> Result<axum::Json<MeResponse>> {
     let user = update_profile(&state, auth.user, &request).await?;
-    Ok(axum::Json(UserResponse::new(
-        user,
-        Viewer::Owner,
-        state.config.base_url(),
-    )))
+    let mfa_enabled = crate::auth::mfa::is_enabled(&state.db, user.id).await?;
+    let user = UserResponse::new(user, Viewer::Owner, state.config.base_url());
+    Ok(axum::Json(MeResponse { user, mfa_enabled }))
 }
 
 /// Changes the caller's password and revokes their other sessions. A wrong

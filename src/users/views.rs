@@ -55,6 +55,16 @@ pub struct UserResponse {
     pub links: Vec<Link>,
 }
 
+/// The caller's own user, with what only they see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    /// The user.
+    #[serde(flatten)]
+    pub user: UserResponse,
+    /// Whether sign-in asks for a code from an authenticator app.
+    pub mfa_enabled: bool,
+}
+
 /// Whose eyes a user response is for; decides its links.
 #[derive(Debug, Clone, Copy)]
 pub enum Viewer {

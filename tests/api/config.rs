@@ -8,7 +8,7 @@ use user_management::config::Config;
 use user_management::startup::Application;
 
 use crate::helpers::binary::{Server, free_port, mail_in, mode, run, text, word_after};
-use crate::helpers::{Backend, JWT_SECRET, PgDatabase};
+use crate::helpers::{Backend, DATA_ENCRYPTION_KEY, JWT_SECRET, PgDatabase};
 use crate::on_both_databases;
 
 /// The environment variable of every setting, read from the command-line
@@ -161,7 +161,13 @@ async fn changing_port_alone_moves_the_links_and_the_docs_with_it() {
     {
         let data = dir.path().join("data");
         assert_eq!(mode(&data), 0o700, "the data directory");
-        for file in ["users.db", "users.db-wal", "users.db-shm", "jwt_secret"] {
+        for file in [
+            "users.db",
+            "users.db-wal",
+            "users.db-shm",
+            "jwt_secret",
+            "data_encryption_key",
+        ] {
             assert_eq!(mode(&data.join(file)), 0o600, "{file}");
         }
         assert_eq!(mode(&txt), 0o600, "the mail's text");
@@ -293,6 +299,7 @@ async fn a_bad_link_template_stops_the_start(backend: Backend) {
         let env = [
             ("DATABASE_URL", url.as_str()),
             ("JWT_SECRET", JWT_SECRET),
+            ("DATA_ENCRYPTION_KEY", DATA_ENCRYPTION_KEY),
             ("PORT", "0"),
             ("VERIFY_LINK_TEMPLATE", good),
             (variable, value),

@@ -30,6 +30,7 @@ mod http;
 mod lockout;
 mod logout;
 mod me;
+mod mfa;
 mod openapi;
 mod ops;
 mod pages;

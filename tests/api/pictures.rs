@@ -818,6 +818,9 @@ async fn a_missing_bucket_stops_the_start_with_the_fix(backend: Backend) {
     config.jwt_secret = Some(secrecy::SecretString::from(
         crate::helpers::JWT_SECRET.to_owned(),
     ));
+    config.data_encryption_key = Some(secrecy::SecretString::from(
+        crate::helpers::DATA_ENCRYPTION_KEY.to_owned(),
+    ));
     config.database_url = match &pg {
         Some(pg) => pg.url.clone(),
         None => format!("sqlite://{}/u.db", dir.path().display()),

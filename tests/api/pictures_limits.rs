@@ -10,7 +10,7 @@ use reqwest::{StatusCode, multipart};
 use serde_json::Value;
 
 use crate::helpers::binary::Server;
-use crate::helpers::{Backend, JWT_SECRET, assert_problem, header, spawn_app};
+use crate::helpers::{Backend, DATA_ENCRYPTION_KEY, JWT_SECRET, assert_problem, header, spawn_app};
 use crate::pictures::{Setup, Store, encode, photo, png_header, upload};
 
 fn small_png(seed: u32) -> Vec<u8> {
@@ -153,6 +153,7 @@ fn service_on(app: &crate::helpers::TestApp, objects: &std::path::Path) -> Serve
     let env = [
         ("DATABASE_URL", app.config.database_url.as_str()),
         ("JWT_SECRET", JWT_SECRET),
+        ("DATA_ENCRYPTION_KEY", DATA_ENCRYPTION_KEY),
         ("PUBLIC_BASE_URL", "http://localhost:8000"),
         ("STORAGE_URL", storage.as_str()),
         ("PICTURE_DECODE_BUDGET_MIB", budget.as_str()),

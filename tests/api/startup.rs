@@ -8,7 +8,7 @@ use user_management::config::Config;
 use user_management::startup::Application;
 
 use crate::helpers::binary::Server;
-use crate::helpers::{Backend, JWT_SECRET, PgDatabase, spawn_app_with};
+use crate::helpers::{Backend, DATA_ENCRYPTION_KEY, JWT_SECRET, PgDatabase, spawn_app_with};
 use crate::on_both_databases;
 
 #[test]
@@ -35,6 +35,20 @@ fn the_binary_runs_with_zero_setup() {
     assert!(
         !seen.iter().any(|l| l.contains(secret.trim())),
         "the generated secret is never logged"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("DATA_ENCRYPTION_KEY is not set")),
+        "warns about the generated key"
+    );
+    let key = std::fs::read_to_string(dir.join("data/data_encryption_key")).expect("key kept");
+    assert!(
+        user_management::crypto::parse_key(&key).is_ok(),
+        "a 32-byte key"
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains(key.trim())),
+        "the generated key is never logged"
     );
 }
 
@@ -86,6 +100,34 @@ async fn non_embedded_database_requires_a_long_jwt_secret() {
 }
 
 #[tokio::test]
+async fn non_embedded_database_requires_a_32_byte_data_encryption_key() {
+    let mut config = Config::from_env().expect("config");
+    config.database_url = "postgres://nobody@127.0.0.1:1/none".into();
+    config.jwt_secret = Some(SecretString::from(JWT_SECRET.to_owned()));
+    config.data_encryption_key = None;
+    let err = Application::build(config.clone())
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("DATA_ENCRYPTION_KEY") && err.contains("must be set"),
+        "{err}"
+    );
+
+    config.data_encryption_key = Some(SecretString::from("dG9vLXNob3J0".to_owned()));
+    let err = Application::build(config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("DATA_ENCRYPTION_KEY") && err.contains("32 bytes"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn an_unmigrated_postgres_database_is_refused_with_the_fix() {
     let Some(pg) = PgDatabase::create_empty().await else {
         return;
@@ -93,6 +135,7 @@ async fn an_unmigrated_postgres_database_is_refused_with_the_fix() {
     let mut config = Config::from_env().expect("config");
     config.database_url = pg.url.clone();
     config.jwt_secret = Some(SecretString::from(JWT_SECRET.to_owned()));
+    config.data_encryption_key = Some(SecretString::from(DATA_ENCRYPTION_KEY.to_owned()));
     config.port = 0;
 
     let err = Application::build(config).await.err().expect("refused");

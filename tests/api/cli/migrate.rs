@@ -2,7 +2,7 @@
 //! migration applies, reverts and re-applies cleanly.
 
 use crate::helpers::binary::binary;
-use crate::helpers::{Backend, JWT_SECRET, PgDatabase};
+use crate::helpers::{Backend, DATA_ENCRYPTION_KEY, JWT_SECRET, PgDatabase};
 use crate::on_both_databases;
 use std::path::Path;
 
@@ -14,6 +14,7 @@ fn migrate(dir: &std::path::Path, database_url: &str, args: &[&str]) -> String {
     let output = binary(dir)
         .env("DATABASE_URL", database_url)
         .env("JWT_SECRET", JWT_SECRET)
+        .env("DATA_ENCRYPTION_KEY", DATA_ENCRYPTION_KEY)
         .arg("migrate")
         .args(args)
         .output()
@@ -98,7 +99,11 @@ async fn migrate_reports_what_it_did_and_status_changes_nothing(backend: Backend
     let Some((url, _pg)) = empty_database(backend, dir.path()).await else {
         return;
     };
-    let env = [("DATABASE_URL", url.as_str()), ("JWT_SECRET", JWT_SECRET)];
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("DATA_ENCRYPTION_KEY", DATA_ENCRYPTION_KEY),
+    ];
     let migrate = |args: &[&str]| run(dir.path(), &env, &[&["migrate"][..], args].concat());
 
     let status = migrate(&["status"]);

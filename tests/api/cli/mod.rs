@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::helpers::binary::{binary, stderr_of, stdout_of};
 use crate::helpers::binary::{free_port, run, text};
-use crate::helpers::{JWT_SECRET, PgDatabase};
+use crate::helpers::{DATA_ENCRYPTION_KEY, JWT_SECRET, PgDatabase};
 use migrate::has_migration_table;
 use users::HEADER;
 
@@ -115,6 +115,7 @@ async fn every_command_on_an_unmigrated_postgres_says_to_migrate() {
     let env = [
         ("DATABASE_URL", pg.url.as_str()),
         ("JWT_SECRET", JWT_SECRET),
+        ("DATA_ENCRYPTION_KEY", DATA_ENCRYPTION_KEY),
     ];
     for command in [
         &["create-admin", "--email", "boss@example.com"][..],
@@ -187,7 +188,11 @@ fn an_unreachable_database_is_named_once() {
     for command in [&["users", "list"][..], &["serve", "--port", "0"][..]] {
         let out = run(
             dir.path(),
-            &[("DATABASE_URL", &url), ("JWT_SECRET", JWT_SECRET)],
+            &[
+                ("DATABASE_URL", &url),
+                ("JWT_SECRET", JWT_SECRET),
+                ("DATA_ENCRYPTION_KEY", DATA_ENCRYPTION_KEY),
+            ],
             command,
         );
         let err = text(&out.stderr);

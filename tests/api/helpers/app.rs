@@ -15,6 +15,8 @@ use super::smtp::SmtpSink;
 
 /// The JWT secret of every test app.
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// The data encryption key of test services (32 bytes, base64).
+pub const DATA_ENCRYPTION_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktMDEyMzQ=";
 
 /// A password that passes the policy.
 pub const PASSWORD: &str = "plenty-long-passphrase";
@@ -96,6 +98,7 @@ pub async fn spawn_app_with(
     config.data_dir = data_dir.path().to_owned();
     config.smtp_url = Some(SecretString::from(smtp.url()));
     config.jwt_secret = Some(SecretString::from(JWT_SECRET.to_owned()));
+    config.data_encryption_key = Some(SecretString::from(DATA_ENCRYPTION_KEY.to_owned()));
     config.host = "127.0.0.1".parse().expect("ip");
     config.port = 0;
     // Fixed, so links and the token issuer do not depend on the port drawn.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::app::{JWT_SECRET, TestApp};
+use super::app::{DATA_ENCRYPTION_KEY, JWT_SECRET, TestApp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_user-management");
 
@@ -46,6 +46,7 @@ fn against(app: &TestApp, dir: &Path) -> Command {
     let mut cmd = binary(dir);
     cmd.env("DATABASE_URL", &app.config.database_url)
         .env("JWT_SECRET", JWT_SECRET)
+        .env("DATA_ENCRYPTION_KEY", DATA_ENCRYPTION_KEY)
         .env("SMTP_URL", app.smtp.url());
     cmd
 }

@@ -31,8 +31,8 @@ pub mod smtp;
 
 pub use accounts::jwt_claims;
 pub use app::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, ISSUER, JWT_SECRET, PASSWORD, TestApp, WRONG, spawn_app,
-    spawn_app_with, spawn_app_with_admin,
+    ADMIN_EMAIL, ADMIN_PASSWORD, DATA_ENCRYPTION_KEY, ISSUER, JWT_SECRET, PASSWORD, TestApp, WRONG,
+    spawn_app, spawn_app_with, spawn_app_with_admin,
 };
 pub use mail::{link_in, path_of, query_param};
 pub use postgres::PgDatabase;
