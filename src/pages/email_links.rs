@@ -13,6 +13,7 @@ use serde_json::json;
 use super::form::{NoFields, PageForm};
 use super::view::View;
 use super::visitor::Visitor;
+use crate::config::percent_encode;
 use crate::email::MailKind;
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
@@ -24,7 +25,11 @@ pub async fn confirm_page(
     visitor: Visitor,
     Path((user_id, token)): Path<(String, String)>,
 ) -> Response {
-    let action = format!("/confirm-email/{}/{}", encode(&user_id), encode(&token));
+    let action = format!(
+        "/confirm-email/{}/{}",
+        percent_encode(&user_id),
+        percent_encode(&token)
+    );
     View::new("confirm_email.html", "Confirm your email")
         .with("action", action)
         .render(&state, &visitor)
@@ -96,10 +101,6 @@ fn verified() -> View {
         &["You can sign in now."],
         Some(("/sign-in", "Sign in")),
     )
-}
-
-fn encode(part: &str) -> String {
-    url::form_urlencoded::byte_serialize(part.as_bytes()).collect()
 }
 
 /// `GET /forgot-password`.

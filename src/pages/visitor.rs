@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::view::{View, Viewer, see_other};
 use crate::auth::browser_sessions::{self, BrowserSession};
 use crate::auth::tokens;
+use crate::config::percent_encode;
 use crate::http::cookies::{self, SameSite};
 use crate::state::AppState;
 
@@ -126,10 +127,7 @@ impl FromRequestParts<AppState> for SignedIn {
             return Ok(Self { visitor, session });
         }
         let back = parts.uri.path();
-        let location = format!(
-            "/sign-in?return_to={}",
-            url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
-        );
+        let location = format!("/sign-in?return_to={}", percent_encode(back));
         let mut response = see_other(state, &location);
         visitor.add_cookies(state, &mut response);
         Err(response.into_response())

@@ -10,6 +10,7 @@ use super::email_change::{confirm_change, request_change};
 use super::requests::{ChangeEmailRequest, ConfirmEmailChangeRequest};
 use super::views::{MessageResponse, UserResponse, Viewer};
 use crate::auth::extractor::AuthUser;
+use crate::config::percent_encode;
 use crate::error::Result;
 use crate::http::extract::Json;
 use crate::http::openapi::responses;
@@ -101,6 +102,8 @@ pub async fn confirm_link(
     >,
 ) -> axum::response::Redirect {
     let token = link.token.unwrap_or_default();
-    let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
-    axum::response::Redirect::to(&format!("/confirm-new-email?token={token}"))
+    axum::response::Redirect::to(&format!(
+        "/confirm-new-email?token={}",
+        percent_encode(&token)
+    ))
 }

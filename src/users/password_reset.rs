@@ -15,6 +15,7 @@ use super::deferred_mail;
 use super::mail_links;
 use super::requests::{ResendRequest, ResetPasswordBody, ResetPasswordRequest};
 use super::views::MessageResponse;
+use crate::config::percent_encode;
 use crate::email::MailKind;
 use crate::error::Result;
 use crate::http::extract::{Json, Query};
@@ -112,10 +113,7 @@ pub struct ResetLink {
 )]
 pub async fn reset_link(Query(link): Query<ResetLink>) -> Redirect {
     let page = match link.token {
-        Some(token) => format!(
-            "/reset-password?token={}",
-            url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
-        ),
+        Some(token) => format!("/reset-password?token={}", percent_encode(&token)),
         None => "/reset-password".to_owned(),
     };
     Redirect::to(&page)

@@ -15,6 +15,7 @@ use super::deferred_mail;
 use super::mail_links;
 use super::requests::{ResendRequest, VerifyEmailBody, VerifyEmailRequest};
 use super::views::MessageResponse;
+use crate::config::percent_encode;
 use crate::db::entities::users;
 use crate::email::{self, MailKind};
 use crate::error::Result;
@@ -78,9 +79,11 @@ pub async fn verify_email(
     Path((user_id, token)): Path<(String, String)>,
 ) -> Result<Response> {
     if !asks_for_json(&headers) {
-        let encode =
-            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let page = format!("/confirm-email/{}/{}", encode(&user_id), encode(&token));
+        let page = format!(
+            "/confirm-email/{}/{}",
+            percent_encode(&user_id),
+            percent_encode(&token)
+        );
         return Ok(Redirect::to(&page).into_response());
     }
     mail_links::confirm(&state.db, &user_id, &token).await?;

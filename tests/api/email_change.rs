@@ -95,15 +95,6 @@ async fn confirmation_token(app: &TestApp, email: &str, nth: usize) -> String {
     query_param(link, "token").expect("token in the link")
 }
 
-/// The `email_changed` audit details about `user_id`.
-async fn change_audits(app: &TestApp, user_id: &str) -> Vec<Value> {
-    app.audit_rows("email_changed", user_id)
-        .await
-        .into_iter()
-        .map(|e| e.details)
-        .collect()
-}
-
 // ------------------------------------------------------------------ the owner
 
 async fn a_change_waits_for_the_link_sent_to_the_new_address(backend: Backend) {
@@ -128,7 +119,7 @@ async fn a_change_waits_for_the_link_sent_to_the_new_address(backend: Backend) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert!(change_audits(&app, &id).await.is_empty());
+    assert!(app.audit_details("email_changed", &id).await.is_empty());
 
     let confirmed = ok_json(confirm(&app, &token).await, "confirm").await;
 
@@ -144,7 +135,7 @@ async fn a_change_waits_for_the_link_sent_to_the_new_address(backend: Backend) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    let audits = change_audits(&app, &id).await;
+    let audits = app.audit_details("email_changed", &id).await;
     assert_eq!(audits.len(), 1, "{audits:?}");
     assert_eq!(audits[0]["from"], "before@example.com");
     assert_eq!(audits[0]["to"], "After@example.org");
@@ -277,7 +268,7 @@ async fn an_address_taken_before_the_link_is_used_is_409(backend: Backend) {
 
     assert_problem(response, StatusCode::CONFLICT).await;
     assert_eq!(app.user_row(&id).await.email, "slow@example.com");
-    assert!(change_audits(&app, &id).await.is_empty());
+    assert!(app.audit_details("email_changed", &id).await.is_empty());
 }
 
 // ------------------------------------------------------------------ staff
@@ -309,7 +300,11 @@ async fn a_manager_cannot_change_an_address(backend: Backend) {
     assert_eq!(row.email, "victim@example.com");
     assert_eq!(row.first_name, None, "nothing of the request was kept");
     assert!(row.email_verified);
-    assert!(change_audits(&app, target_id).await.is_empty());
+    assert!(
+        app.audit_details("email_changed", target_id)
+            .await
+            .is_empty()
+    );
     assert_eq!(app.outbox_rows("manager.mailbox@example.com").await, 0);
     assert_eq!(app.smtp.messages().len(), mails_before);
     let profile_only = app

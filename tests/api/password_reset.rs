@@ -54,15 +54,6 @@ async fn lock(app: &TestApp, id: &str, email: &str, attempts: u32) {
     assert!(app.user_row(id).await.is_locked, "arranged: {email} locked");
 }
 
-/// The details of the `password_reset` audit events about `user_id`.
-async fn password_reset_audits(app: &TestApp, user_id: &str) -> Vec<Value> {
-    app.audit_rows("password_reset", user_id)
-        .await
-        .into_iter()
-        .map(|event| event.details)
-        .collect()
-}
-
 // ------------------------------------------------------------------ forgot
 
 async fn forgot_answers_alike_and_mails_only_accounts(backend: Backend) {
@@ -261,7 +252,7 @@ async fn a_reset_unlocks_the_account_and_is_audited(backend: Backend) {
         app.login("unlock@example.com", NEW_PASSWORD).await.status(),
         StatusCode::OK
     );
-    let audits = password_reset_audits(&app, &id).await;
+    let audits = app.audit_details("password_reset", &id).await;
     assert_eq!(audits.len(), 1, "{audits:?}");
     assert_eq!(audits[0]["was_locked"], true, "{audits:?}");
 }

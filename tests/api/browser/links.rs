@@ -30,7 +30,7 @@ async fn a_reset_link_from_the_mail_sets_a_new_password_once(backend: Backend) {
     s.press("Send the link").await;
     s.step("link-sent", "Check your inbox").await;
 
-    let link = steps::link_from_mail(&app, email, "/password/reset").await;
+    let link = app.latest_link(email, "/password/reset").await;
     s.open_link(&link).await;
     s.step("reset", "Choose a new password").await;
     s.fill("new_password", NEW_PASSWORD).await;

@@ -2,12 +2,11 @@
 //! (checked and photographed by [`Session::step`]).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use image::ImageFormat;
 
 use super::driver::Session;
-use crate::helpers::{TestApp, link_in};
+use crate::helpers::TestApp;
 use crate::pictures::{encode, photo};
 
 /// Signs up as `email` with `password`; ends on "Check your inbox".
@@ -75,26 +74,4 @@ pub async fn upload_picture(s: &mut Session, file: &std::path::Path) -> String {
         "{src}"
     );
     src
-}
-
-/// The latest link containing `marker` in the mail to `email`.
-pub async fn link_from_mail(app: &TestApp, email: &str, marker: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let found = app
-            .smtp
-            .messages()
-            .iter()
-            .rev()
-            .filter(|m| m.to.iter().any(|to| to.eq_ignore_ascii_case(email)))
-            .find_map(|m| link_in(&m.text(), marker));
-        if let Some(link) = found {
-            return link;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no mail with {marker} to {email}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -62,6 +62,12 @@ fn addressed_to(message: &Captured, email: &str) -> bool {
 impl TestApp {
     /// The verification link from the latest verification email to `email`.
     pub async fn verification_link(&self, email: &str) -> String {
+        self.latest_link(email, "/verify-email/").await
+    }
+
+    /// The link containing `marker` in the latest mail to `email` that has
+    /// one, waiting up to ten seconds for it to arrive.
+    pub async fn latest_link(&self, email: &str, marker: &str) -> String {
         let deadline = tokio::time::Instant::now() + MAIL_WAIT;
         loop {
             let found = self
@@ -70,13 +76,13 @@ impl TestApp {
                 .into_iter()
                 .rev()
                 .filter(|m| addressed_to(m, email))
-                .find_map(|m| link_in(&m.text(), "/verify-email/"));
+                .find_map(|m| link_in(&m.text(), marker));
             if let Some(link) = found {
                 return link;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no verification email to {email} arrived"
+                "no mail with {marker} to {email} arrived"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

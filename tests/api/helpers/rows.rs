@@ -53,6 +53,15 @@ impl TestApp {
             .expect("query audit events")
     }
 
+    /// The details of the `action` audit events about `user_id`.
+    pub async fn audit_details(&self, action: &str, user_id: &str) -> Vec<serde_json::Value> {
+        self.audit_rows(action, user_id)
+            .await
+            .into_iter()
+            .map(|event| event.details)
+            .collect()
+    }
+
     /// The one-time link rows of user `user_id` (any purpose, used or not).
     pub async fn link_rows(&self, user_id: &str) -> Vec<one_time_tokens::Model> {
         one_time_tokens::Entity::find()
